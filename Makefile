@@ -1,0 +1,72 @@
+# jobkit: two commands on a fresh machine. `make up` starts a sandbox, `make test` runs the tests.
+# Each sets up what it needs (a Python 3.12 venv, the pinned npm CLIs) first.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+ROOT := $(abspath .)
+
+# Python 3.12: on PATH, else under pyenv (these machines have it there but not on PATH).
+PYTHON312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12.*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+export CDK_DISABLE_CLI_TELEMETRY := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export NODE_NO_WARNINGS := 1
+export JSII_DEPRECATED := fail
+export CDK_HOME := $(ROOT)/.jobkit/cdk-home
+export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(ROOT)/.jobkit/jsii-cache
+export PATH := $(ROOT)/$(VENV)/bin:$(ROOT)/node_modules/.bin:$(PATH)
+
+.PHONY: help setup up down synth lint test test-unit test-stack test-localstack bench clean
+
+help:
+	@echo "make up     start a sandbox (LocalStack's engine on this host until the embedded target lands)"
+	@echo "make test   lint, synthesize, cfn-lint and run every test"
+	@echo "make synth  write the CloudFormation template to cdk.out/"
+
+$(PY):
+	@if [ -z "$(PYTHON312)" ]; then \
+	  echo "jobkit needs Python 3.12 (the Lambda runtime's version): install python3.12 or set PYTHON312=/path/to/python3.12" >&2; \
+	  exit 1; fi
+	"$(PYTHON312)" -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(STAMP) $(NPM_STAMP)
+
+synth: setup
+	cdk synth --quiet -c faultInjection=true
+
+lint: setup
+	ruff check .
+	mypy stack handlers jobkit scenarios
+
+test: lint synth
+	cfn-lint
+	$(PY) -m pytest
+
+test-unit: setup
+	$(PY) -m pytest tests/unit tests/stack
+
+up: setup
+	jobkit up
+
+down: setup
+	jobkit down
+
+bench: setup
+	$(PY) bench/localstack_host.py
+
+clean:
+	rm -rf cdk.out .jobkit .pytest_cache .mypy_cache .ruff_cache

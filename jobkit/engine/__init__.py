@@ -1,0 +1,1 @@
+"""jobkit's embedded engine: one module per concern (see the package's modules)."""
