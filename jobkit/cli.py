@@ -1,0 +1,285 @@
+"""``jobkit``: start a sandbox, deploy the stack, run the scenarios, replay failed events.
+
+Every failure the user can act on is one clear line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from jobkit.client.deployment import Deployment
+from jobkit.errors import JobkitError
+from jobkit.project import OUTPUTS_FILE
+from jobkit.targets.registry import DEFAULT_TARGET, TARGETS, sandbox
+from jobkit.ui import Ui
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+scenarios_app = typer.Typer(no_args_is_help=True, help="List and run the fault scenarios.")
+failed_app = typer.Typer(no_args_is_help=True, help="Failed events captured from FailedJobsEventBus.")
+app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(failed_app, name="failed-events")
+out = Console()
+ui = Ui()
+
+TargetOption = Annotated[str, typer.Option("--target", "-t", help=f"one of {', '.join(TARGETS)}")]
+OutputsOption = Annotated[Path, typer.Option("--outputs", help="the outputs file of the deployment")]
+
+
+def _check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise JobkitError(f"unknown target {target!r}", f"choose one of {', '.join(TARGETS)}")
+    return target
+
+
+def _deployment(target: str | None, outputs: Path) -> Deployment:
+    deployment = Deployment.load(outputs, target=target)
+    if deployment.is_local:
+        import requests
+
+        try:
+            requests.get(f"{deployment.endpoint_url}/_localstack/health", timeout=3)
+        except requests.RequestException as exc:
+            raise JobkitError(f"target {deployment.target} at {deployment.endpoint_url} is not up",
+                              f"start it with `jobkit up --target {deployment.target}`") from exc
+    return deployment
+
+
+def _print_ready(deployment: Deployment) -> None:
+    out.print("Ready.")
+    out.print(f"  Jobs API        {deployment['JobsApiUrl']}")
+    if deployment.endpoint_url:
+        out.print(f"  AWS endpoint    {deployment.endpoint_url}  (region {deployment.region})")
+    out.print(f"  Invoke role     {deployment['JobsApiInvokeRoleArn']}")
+    out.print(f"  Jobs table      {deployment['JobsTableName']}")
+    out.print(f"  Outputs file    {OUTPUTS_FILE}")
+
+
+@app.command()
+def up(
+    target: TargetOption = DEFAULT_TARGET,
+    runtime: Annotated[str | None, typer.Option(help="localstack only: host or docker (default: docker "
+                                                    "where a Docker engine answers, else host)")] = None,
+    detach: Annotated[bool, typer.Option(help="return once ready instead of staying in the foreground")] = False,
+) -> None:
+    """Start a sandbox, deploy the stack into it, print Ready. and the endpoints."""
+    box = sandbox(_check_target(target), runtime)
+    deployment = box.up(ui)
+    _print_ready(deployment)
+    if detach:
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    out.print("Press Ctrl-C to stop.")
+    stop.wait()
+    box.down(ui)
+
+
+@app.command()
+def down(target: TargetOption = DEFAULT_TARGET,
+         runtime: Annotated[str | None, typer.Option(help="localstack only: host or docker")] = None) -> None:
+    """Stop a sandbox and everything it started."""
+    sandbox(_check_target(target), runtime).down(ui)
+
+
+@app.command()
+def deploy(
+    target: TargetOption = "aws",
+    fault_injection: Annotated[bool, typer.Option(help="deploy the fault plans (aws: off by default)")] = False,
+    endpoint_url: Annotated[str, typer.Option(help="localstack: the engine's address")] = "http://127.0.0.1:4566",
+    public_endpoint_url: Annotated[str | None, typer.Option(
+        help="localstack: the address the outputs file gives (default: --endpoint-url)")] = None,
+) -> None:
+    """Deploy the stack to a running LocalStack or to AWS (``cdk deploy`` with the same outputs file)."""
+    if _check_target(target) == "aws":
+        from jobkit.targets.aws import deploy_to_aws
+
+        deployment = deploy_to_aws(ui, fault_injection=fault_injection)
+    elif target == "localstack":
+        from jobkit.targets.localstack.deploy import deploy as deploy_localstack
+
+        deployment = deploy_localstack(endpoint_url, ui.say, public_endpoint_url=public_endpoint_url)
+    else:
+        raise JobkitError("the embedded target deploys when it starts", "use `jobkit up`")
+    _print_ready(deployment)
+
+
+@app.command()
+def destroy(target: TargetOption = "aws") -> None:
+    """Delete the stack from AWS (``cdk destroy``)."""
+    if _check_target(target) != "aws":
+        raise JobkitError("only the aws target is destroyed; stop a sandbox with `jobkit down`")
+    from jobkit.targets.aws import destroy_on_aws
+
+    destroy_on_aws(ui)
+
+
+# --- scenarios -----------------------------------------------------------------------------------------
+STYLE = {"passed": "green", "failed": "red", "not run": "yellow", "running": "cyan", "pending": "dim",
+         "passed (expected difference)": "green"}
+
+
+def _table(outcomes: list[Any], target: str) -> Table:
+    table = Table(title=f"scenarios on {target}")
+    table.add_column("scenario")
+    table.add_column("outcome")
+    table.add_column("duration", justify="right")
+    table.add_column("detail", overflow="fold")
+    for o in outcomes:
+        style = STYLE.get(o.status, "")
+        table.add_row(o.scenario.name, f"[{style}]{o.status}[/{style}]",
+                      f"{o.duration:.1f} s" if o.duration else "", o.detail)
+    return table
+
+
+@scenarios_app.command("list")
+def scenarios_list() -> None:
+    """The scenarios, what each checks, and where it expects a difference or needs the sandbox clock."""
+    from scenarios._runner import discover
+
+    table = Table()
+    for column in ("scenario", "checks", "per target"):
+        table.add_column(column)
+    for s in discover().values():
+        notes = [f"{t}: expected difference" for t in s.differences] + [f"needs {n}" for n in sorted(s.needs)]
+        table.add_row(s.name, s.title, "; ".join(notes))
+    out.print(table)
+
+
+@scenarios_app.command("run")
+def scenarios_run(
+    names: Annotated[list[str] | None, typer.Argument(help="scenario names (default: all)")] = None,
+    target: TargetOption = DEFAULT_TARGET,
+    outputs: OutputsOption = OUTPUTS_FILE,
+    junit_xml: Annotated[Path | None, typer.Option("--junit-xml", help="write a JUnit report here")] = None,
+    parallel: Annotated[int, typer.Option(help="scenarios run at once")] = 4,
+) -> None:
+    """Run scenarios against a deployed target; a live table shows each outcome and duration."""
+    from scenarios._runner import FAILED, run_all, select, write_junit
+
+    selected = select(names)
+    deployment = _deployment(_check_target(target), outputs)
+    with Live(console=out, refresh_per_second=4) as live:
+        outcomes = run_all(selected, deployment, parallel=parallel,
+                           on_change=lambda o: live.update(_table(o, target)))
+        live.update(_table(outcomes, target))
+    if junit_xml:
+        write_junit(outcomes, junit_xml, target)
+        out.print(f"JUnit report: {junit_xml}")
+    failed = [o for o in outcomes if o.status == FAILED]
+    if failed:
+        raise typer.Exit(1)
+
+
+# --- failed events and replay --------------------------------------------------------------------------
+def _time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise JobkitError(f"not an ISO 8601 time: {value!r}", "e.g. 2026-11-25T13:00:00Z") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@failed_app.command("list")
+def failed_list(target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPUTS_FILE,
+                since: Annotated[str | None, typer.Option()] = None,
+                until: Annotated[str | None, typer.Option()] = None) -> None:
+    """The failures that reached the bus: when, which handler, which job, the error."""
+    from jobkit.failed_events import job_of, list_failed
+
+    deployment = _deployment(_check_target(target), outputs)
+    table = Table()
+    for column in ("time", "event id", "job", "function", "error"):
+        table.add_column(column, overflow="fold")
+    events = list_failed(deployment, _time(since), _time(until))
+    for e in events:
+        job = job_of(deployment, e)
+        table.add_row(e.time, e.id, job["id"] if job else "?", e.function_arn.split(":")[-2] if e.function_arn
+                      else "", e.error)
+    out.print(table)
+    out.print(f"{len(events)} failed event(s)")
+
+
+@failed_app.command("export")
+def failed_export(jsonl: Annotated[Path, typer.Option("--jsonl", help="file to write, one event per line")],
+                  target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPUTS_FILE,
+                  since: Annotated[str | None, typer.Option()] = None,
+                  until: Annotated[str | None, typer.Option()] = None) -> None:
+    """Write the captured failures, with their jobs, to a JSON Lines file (replayable anywhere)."""
+    from jobkit.failed_events import export_jsonl
+
+    deployment = _deployment(_check_target(target), outputs)
+    count = export_jsonl(deployment, jsonl, _time(since), _time(until))
+    out.print(f"exported {count} failed event(s) to {jsonl}")
+
+
+@app.command()
+def replay(target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPUTS_FILE,
+           since: Annotated[str | None, typer.Option(help="ISO 8601; default: the archive's creation")] = None,
+           until: Annotated[str | None, typer.Option(help="ISO 8601; default: now")] = None,
+           archive: Annotated[str | None, typer.Option(help="default: the stack's archive")] = None,
+           from_file: Annotated[Path | None, typer.Option("--from-file", help="an export to re-drive")] = None,
+           ) -> None:
+    """Replay archived failures (or an exported file) and show what became of each job."""
+    from jobkit.replay import replay_archive, replay_file
+
+    deployment = _deployment(_check_target(target), outputs)
+    with ui.step("replaying"):
+        if from_file is not None:
+            result = replay_file(deployment, from_file, say=ui.say)
+        else:
+            result = replay_archive(deployment, since=_time(since), until=_time(until), archive=archive,
+                                    say=ui.say)
+    out.print(f"replay {result.name}: {result.state}, {len(result.events)} event(s) replayed")
+    table = Table()
+    table.add_column("job")
+    for consumer in deployment.consumer_ids():
+        table.add_column(consumer)
+    for job_id, statuses in result.outcomes.items():
+        table.add_row(job_id, *[statuses.get(c, {}).get("status", "-") for c in deployment.consumer_ids()])
+    out.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: known failures become one line on stderr and exit 2."""
+    err = Console(stderr=True)
+    handlers: dict[type[BaseException], Callable[[BaseException], str]] = {
+        JobkitError: lambda e: str(e),
+        ClientError: lambda e: f"AWS refused: {e}",
+        BotoCoreError: lambda e: f"AWS client error: {e}",
+        AssertionError: lambda e: str(e),
+    }
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("jobkit: interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        for kind, render in handlers.items():
+            if isinstance(exc, kind):
+                err.print(f"jobkit: {render(exc)}", highlight=False, markup=False, soft_wrap=True)
+                sys.exit(2)
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # a usage error of the CLI framework
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""A deployed pattern, found from the outputs file that ``cdk deploy --outputs-file`` writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from jobkit.errors import JobkitError
+from stack.settings import STACK_NAME
+
+DEFAULT_OUTPUTS = Path("cdk-outputs.json")
+LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # noqa: S105 - local only
+START_HINTS = {
+    "localstack": "start it with `jobkit up --target localstack`",
+    "embedded": "start it with `jobkit up` (or `make up`)",
+    "aws": "deploy it with `jobkit deploy --target aws`",
+}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The outputs of one deployed stack and how to reach its AWS APIs."""
+
+    target: str
+    outputs: dict[str, str]
+    endpoint_url: str | None
+    region: str
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_OUTPUTS, target: str | None = None) -> Deployment:
+        path = Path(path)
+        hint = START_HINTS.get(target or "", "start a sandbox with `jobkit up`")
+        if not path.exists():
+            raise JobkitError(f"no deployment found: {path} does not exist", hint)
+        try:
+            document = json.loads(path.read_text())
+            outputs: dict[str, str] = document[STACK_NAME]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise JobkitError(f"{path} is not an outputs file of stack {STACK_NAME}: {exc}", hint) from exc
+        missing = [k for k in ("JobsApiUrl", "JobsApiInvokeRoleArn", "JobsTableName") if k not in outputs]
+        if missing:
+            raise JobkitError(f"{path} lacks the outputs {', '.join(missing)}", hint)
+        found_target = outputs.get("JobkitTarget", "aws")
+        if target is not None and target != found_target:
+            raise JobkitError(f"{path} describes a deployment on target {found_target!r}, not {target!r}", hint)
+        region = outputs.get("JobkitRegion") or os.environ.get("AWS_REGION") or os.environ.get(
+            "AWS_DEFAULT_REGION") or "us-east-1"
+        return cls(target=found_target, outputs=outputs, endpoint_url=outputs.get("JobkitEndpointUrl") or None,
+                   region=region)
+
+    @property
+    def is_local(self) -> bool:
+        return self.endpoint_url is not None
+
+    def session(self, **credentials: Any) -> boto3.Session:
+        """A boto3 session for this deployment (test credentials on a local target)."""
+        if not credentials and self.is_local:
+            credentials = dict(LOCAL_CREDENTIALS)
+        return boto3.Session(region_name=self.region, **credentials)
+
+    def client(self, service: str, session: boto3.Session | None = None) -> Any:
+        return (session or self.session()).client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    def __getitem__(self, key: str) -> str:
+        try:
+            return self.outputs[key]
+        except KeyError as exc:
+            raise JobkitError(f"the deployment has no output {key!r}") from exc
+
+    def consumer_ids(self) -> list[str]:
+        return [f"consumer_{i}" for i in range(1, int(self.outputs.get("Consumers", "2")) + 1)]
+
+
+def write_outputs(path: Path, outputs: dict[str, str]) -> None:
+    """Writes the outputs file in the shape ``cdk deploy --outputs-file`` writes."""
+    path.write_text(json.dumps({STACK_NAME: outputs}, indent=2) + "\n")

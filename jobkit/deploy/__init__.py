@@ -1,0 +1,1 @@
+"""Deploying the one stack to a target, and checking that every resource of the template exists there."""

@@ -1,0 +1,56 @@
+"""The targets jobkit can start, deploy to and drive, behind one small interface."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Protocol
+
+from jobkit.client.deployment import Deployment
+from jobkit.errors import JobkitError
+from jobkit.ui import Ui
+
+TARGETS = ("embedded", "localstack", "aws")
+DEFAULT_TARGET = "localstack"  # until the embedded target lands (issue 10)
+
+
+class Sandbox(Protocol):
+    """A local target: brought up (engine + deploy), reused while it runs, brought down."""
+
+    def up(self, ui: Ui) -> Deployment: ...
+
+    def down(self, ui: Ui) -> None: ...
+
+    def running(self) -> bool: ...
+
+
+def docker_engine_answers(timeout: float = 5.0) -> bool:
+    """A Docker engine, not just the client (these machines have the client and no daemon)."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=timeout,
+                              check=False).returncode == 0
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+
+
+def sandbox(target: str, runtime: str | None = None) -> Sandbox:
+    if target == "localstack":
+        chosen = runtime or ("docker" if docker_engine_answers() else "host")
+        if chosen == "host":
+            from jobkit.targets.localstack.sandbox import HostSandbox
+
+            return HostSandbox()
+        if chosen == "docker":
+            from jobkit.targets.localstack.docker import DockerSandbox
+
+            return DockerSandbox()
+        raise JobkitError(f"unknown runtime {chosen!r}", "use --runtime host or --runtime docker")
+    if target == "embedded":
+        from jobkit.targets.embedded import EmbeddedSandbox
+
+        return EmbeddedSandbox()
+    if target == "aws":
+        raise JobkitError("the aws target is not a sandbox", "use `jobkit deploy --target aws`")
+    raise JobkitError(f"unknown target {target!r}", f"choose one of {', '.join(TARGETS)}")

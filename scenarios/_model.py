@@ -1,0 +1,60 @@
+"""What a scenario is: a name, what it drives, and what it expects on each target.
+
+A target known to lack a behaviour is not skipped: the scenario declares a ``Difference`` (the reason and a
+source) and checks the target's actual behaviour against it. A scenario that needs something a target has
+not (the sandbox clock) is reported "not run: needs ..." there, never as passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scenarios._context import ScenarioContext
+
+TARGETS = ("embedded", "localstack", "aws")
+
+#: What each target can do that some scenarios need.
+CAPABILITIES: dict[str, frozenset[str]] = {
+    "embedded": frozenset({"sandbox clock", "iam"}),
+    "localstack": frozenset(),
+    "aws": frozenset({"iam"}),
+}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A target's known departure from AWS, checked as such by the scenario."""
+
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    run: Callable[[ScenarioContext], str | None]
+    needs: frozenset[str] = frozenset()
+    differences: dict[str, Difference] = field(default_factory=dict)
+    timeout: float = 120.0
+    #: runs alone (its replay window would re-drive other scenarios' failures)
+    exclusive: bool = False
+
+    def missing_on(self, target: str) -> frozenset[str]:
+        return self.needs - CAPABILITIES.get(target, frozenset())
+
+
+class ScenarioFailure(AssertionError):
+    """What was expected, what was seen, and the job ids involved."""
+
+    def __init__(self, expected: str, seen: object, job_ids: list[str] | None = None) -> None:
+        ids = f" [jobs: {', '.join(job_ids)}]" if job_ids else ""
+        super().__init__(f"expected {expected}; saw {seen!r}{ids}")
+
+
+def expect(condition: bool, expected: str, seen: object, job_ids: list[str] | None = None) -> None:
+    if not condition:
+        raise ScenarioFailure(expected, seen, job_ids)
