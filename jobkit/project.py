@@ -10,7 +10,8 @@ from jobkit.errors import JobkitError
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".jobkit"
-OUTPUTS_FILE = ROOT / "cdk-outputs.json"
+#: where deploys write the outputs (the compose deploy service writes it into the mounted project)
+OUTPUTS_FILE = Path(os.environ.get("JOBKIT_OUTPUTS_FILE") or ROOT / "cdk-outputs.json")
 
 
 def npm_bin(name: str) -> Path:

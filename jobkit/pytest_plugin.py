@@ -1,0 +1,99 @@
+"""pytest plugin (entry point ``pytest11``): test the deployed pattern from your own tests.
+
+Options: ``--target`` (embedded, localstack, aws), ``--jobkit-outputs`` (the outputs file),
+``--jobkit-keep`` (leave a sandbox this session started running). Fixtures:
+
+- ``jobkit_deployment``: the deployment (session); starts the target's sandbox unless one already runs
+  (its outputs file answers), and stops it at the end if it started it;
+- ``jobs_api``: a SigV4-signed Jobs API client with ``JobsAPIInvokeRole``'s credentials;
+- ``fault_plan``: puts fault plans scoped to the test, lifted when the test ends;
+- ``wait_for``: wait on a condition with a deadline (``wait_for(fetch, until, timeout=, describe=)``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobkit.client.deployment import Deployment
+from jobkit.client.jobs_api import JobsApi
+from jobkit.client.waiting import wait_for as _wait_for
+from jobkit.errors import JobkitError
+from jobkit.project import OUTPUTS_FILE
+from jobkit.targets.registry import DEFAULT_TARGET, TARGETS
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("jobkit", "jobkit: the deployed job-processing pattern")
+    group.addoption("--target", choices=TARGETS, default=os.environ.get("JOBKIT_TARGET", DEFAULT_TARGET),
+                    help="where the pattern runs (default: $JOBKIT_TARGET or %(default)s)")
+    group.addoption("--jobkit-outputs", default=str(OUTPUTS_FILE), help="the deployment's outputs file")
+    group.addoption("--jobkit-keep", action="store_true", help="leave a sandbox started by the session running")
+
+
+def _running(outputs: Path, target: str) -> Deployment | None:
+    """The deployment in the outputs file, if it is on this target and answers."""
+    import requests
+
+    try:
+        deployment = Deployment.load(outputs, target=target)
+    except JobkitError:
+        return None
+    if not deployment.is_local:
+        return deployment
+    try:
+        requests.get(f"{deployment.endpoint_url}/_localstack/health", timeout=2).raise_for_status()
+        deployment.client("cloudformation").describe_stacks(StackName="JobsStack")
+    except Exception:
+        return None
+    return deployment
+
+
+@pytest.fixture(scope="session")
+def jobkit_target(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--target"))
+
+
+@pytest.fixture(scope="session")
+def jobkit_deployment(request: pytest.FixtureRequest, jobkit_target: str) -> Iterator[Deployment]:
+    outputs = Path(request.config.getoption("--jobkit-outputs"))
+    found = _running(outputs, jobkit_target)
+    if found is not None:
+        yield found
+        return
+    if jobkit_target == "aws":
+        pytest.fail(f"no deployment on aws in {outputs}: deploy it with `jobkit deploy --target aws`",
+                    pytrace=False)
+    from jobkit.targets.registry import sandbox
+    from jobkit.ui import Ui
+
+    box = sandbox(jobkit_target)
+    deployment = box.up(Ui(quiet=True))
+    try:
+        yield deployment
+    finally:
+        if not request.config.getoption("--jobkit-keep"):
+            box.down(Ui(quiet=True))
+
+
+@pytest.fixture(scope="session")
+def jobs_api(jobkit_deployment: Deployment) -> JobsApi:
+    return JobsApi.for_deployment(jobkit_deployment)
+
+
+@pytest.fixture
+def fault_plan(request: pytest.FixtureRequest, jobkit_deployment: Deployment) -> Iterator[object]:
+    from scenarios._context import FaultPlans
+
+    plans = FaultPlans(jobkit_deployment, re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:40])
+    yield plans
+    plans.lift_all()
+
+
+@pytest.fixture
+def wait_for() -> object:
+    return _wait_for
