@@ -1,0 +1,201 @@
+"""Optimistic locking of the job item: the ONE place where status writes happen.
+
+Several consumers write their own ``job_status.<consumer>`` on the same item at the same time. Every
+write reads the item with a consistent read, then writes conditionally on ``version`` and bumps it; a
+conflict means another writer got in between, so the write re-reads and retries after a jittered
+exponential backoff. When the attempts run out it raises ``LockExhausted``: a status is never dropped
+silently (the reference sample gave up without a word).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+Sleep = Callable[[float], None]
+Random = Callable[[], float]
+BeforeWrite = Callable[[str, int], None]
+"""Hook called with (job_id, attempt) after the read and before the conditional write (fault injection)."""
+
+
+class VersionConflict(Exception):
+    """The conditional write lost: the item's version is no longer the one that was read."""
+
+    def __init__(self, job_id: str, expected_version: int | None) -> None:
+        super().__init__(f"job {job_id!r}: version is no longer {expected_version!r}")
+        self.job_id = job_id
+        self.expected_version = expected_version
+
+
+class LockExhausted(RuntimeError):
+    """Every attempt of a status write conflicted: the status was NOT written."""
+
+    def __init__(self, job_id: str, consumer: str, attempts: int) -> None:
+        super().__init__(
+            f"job {job_id!r}: could not write the status of {consumer!r} after {attempts} attempt(s), "
+            "each lost to a concurrent writer (raise OPTIMISTIC_LOCKING_RETRY_ATTEMPTS?)"
+        )
+        self.job_id = job_id
+        self.consumer = consumer
+        self.attempts = attempts
+
+
+class JobNotFound(LookupError):
+    """The item to write a status on does not exist (deleted, or another table)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} is not in the jobs table")
+        self.job_id = job_id
+
+
+class JobStore(Protocol):
+    """What the locking needs from the jobs table."""
+
+    def get_item(self, job_id: str) -> Mapping[str, Any] | None:
+        """The deserialized item read with a consistent read, or None when absent."""
+        ...
+
+    def put_status(
+        self,
+        job_id: str,
+        consumer: str,
+        status: Mapping[str, Any],
+        *,
+        expected_version: int | None,
+        create_map: bool,
+    ) -> None:
+        """Set ``job_status.<consumer>`` and ``version = expected + 1`` only if ``version`` is still
+        ``expected_version`` (absent when None); raise VersionConflict otherwise. ``create_map``: the item
+        has no ``job_status`` yet, so the map is created with this one entry."""
+        ...
+
+
+class VersionBumper(Protocol):
+    """A concurrent writer, as the ``conflict`` fault simulates it."""
+
+    def bump_version(self, job_id: str) -> None:
+        """Increment the item's ``version`` without touching anything else."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many attempts a status write gets, and how long to back off between them (seconds)."""
+
+    attempts: int
+    base_delay: float = 0.05
+    max_delay: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"OPTIMISTIC_LOCKING_RETRY_ATTEMPTS must be >= 1, got {self.attempts}")
+
+    def backoff(self, attempt: int, rand: Random = random.random) -> float:
+        """Full-jitter exponential backoff after the given (1-based) failed attempt."""
+        return rand() * min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+
+
+def _version_of(job_id: str, item: Mapping[str, Any]) -> int | None:
+    value = item.get("version")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError(f"job {job_id!r}: version must be a number, got {value!r}")
+    return int(value)
+
+
+def write_status(
+    store: JobStore,
+    job_id: str,
+    consumer: str,
+    status: Mapping[str, Any],
+    policy: RetryPolicy,
+    *,
+    sleep: Sleep = time.sleep,
+    rand: Random = random.random,
+    before_write: BeforeWrite | None = None,
+) -> int:
+    """Write ``job_status.<consumer> = status`` under optimistic locking; return the new version.
+
+    Raises JobNotFound when the item is gone and LockExhausted after ``policy.attempts`` conflicts.
+    """
+    last_conflict: VersionConflict | None = None
+    for attempt in range(1, policy.attempts + 1):
+        item = store.get_item(job_id)
+        if item is None:
+            raise JobNotFound(job_id)
+        expected = _version_of(job_id, item)
+        if before_write is not None:
+            before_write(job_id, attempt)
+        try:
+            store.put_status(
+                job_id,
+                consumer,
+                status,
+                expected_version=expected,
+                create_map="job_status" not in item,
+            )
+        except VersionConflict as conflict:
+            last_conflict = conflict
+            logger.warning(
+                "status write conflicted, retrying",
+                extra={
+                    "job_id": job_id,
+                    "consumer": consumer,
+                    "attempt": attempt,
+                    "attempts": policy.attempts,
+                    "expected_version": expected,
+                },
+            )
+            if attempt < policy.attempts:
+                sleep(policy.backoff(attempt, rand))
+            continue
+        new_version = (expected or 0) + 1
+        logger.info(
+            "status written",
+            extra={
+                "job_id": job_id,
+                "consumer": consumer,
+                "status": status.get("status"),
+                "version": new_version,
+                "attempt": attempt,
+            },
+        )
+        return new_version
+    raise LockExhausted(job_id, consumer, policy.attempts) from last_conflict
+
+
+@dataclass(frozen=True)
+class StatusWriter:
+    """Writes one consumer's statuses with a fixed retry policy (the flows only say *what* to write)."""
+
+    store: JobStore
+    consumer: str
+    policy: RetryPolicy
+    before_write: BeforeWrite | None = None
+    sleep: Sleep = time.sleep
+    rand: Random = random.random
+
+    def write(self, job_id: str, status: Mapping[str, Any]) -> int:
+        """Write ``status`` under this consumer; return the new version (see ``write_status``)."""
+        return write_status(
+            self.store,
+            job_id,
+            self.consumer,
+            status,
+            self.policy,
+            sleep=self.sleep,
+            rand=self.rand,
+            before_write=self.before_write,
+        )
+
+    def with_before_write(self, hook: BeforeWrite | None) -> StatusWriter:
+        """The same writer with a hook run before each conditional write (the ``conflict`` fault)."""
+        return replace(self, before_write=hook)

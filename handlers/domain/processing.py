@@ -1,0 +1,61 @@
+"""The processor's flow for one job: Running, (faults), validate, run, Success.
+
+Running is written before anything can fail so a client polling the job sees it was picked up; any
+exception after that propagates, so the event source mapping retries and finally sends the batch to its
+on-failure destination (the SNS topic feeding the error handler).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.domain.faults import FaultClock, FaultPlanSource, apply_faults, arm, load_plan
+from handlers.domain.job import Job
+from handlers.domain.locking import StatusWriter, VersionBumper
+from handlers.domain.run import run_job
+from handlers.domain.status import running, success
+
+WHERE = "processor"
+
+
+def skip_reason(job: Job, consumer: str) -> str | None:
+    """Why this consumer must not process the job, or None to process it.
+
+    Jobs submitted through the API carry no status yet; a NewImage that already holds this consumer's
+    status was restored from a file by a re-drive, and running it again would overwrite its outcome.
+    """
+    existing = job.status_of(consumer)
+    if existing is not None:
+        return (
+            f"job {job.id!r} already carries a {existing.get('status')!r} status for {consumer!r}: "
+            "it was restored (re-drive from file), not submitted through the API"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    """What a processed job ended with (for logs and tests)."""
+
+    job_id: str
+    results: str
+    version: int
+
+
+def process_job(
+    job: Job,
+    writer: StatusWriter,
+    *,
+    timeout: int,
+    plans: FaultPlanSource | None,
+    clock: FaultClock,
+    bumper: VersionBumper | None,
+) -> ProcessOutcome:
+    """Run one job for ``writer.consumer``; every failure is raised, never swallowed."""
+    plan = load_plan(plans, job.fault)
+    faults, writer = arm(plan, WHERE, writer, bumper, job.id)
+    writer.write(job.id, running())
+    apply_faults(faults, clock, job.id, plan.name)
+    results = run_job(job, timeout, clock.sleep)
+    version = writer.write(job.id, success(job.seconds))
+    return ProcessOutcome(job_id=job.id, results=results, version=version)
