@@ -133,7 +133,7 @@ STYLE = {"passed": "green", "failed": "red", "not run": "yellow", "running": "cy
 
 def _table(outcomes: list[Any], target: str) -> Table:
     table = Table(title=f"scenarios on {target}")
-    table.add_column("scenario")
+    table.add_column("scenario", no_wrap=True)
     table.add_column("outcome")
     table.add_column("duration", justify="right")
     table.add_column("detail", overflow="fold")
@@ -150,7 +150,8 @@ def scenarios_list() -> None:
     from scenarios._runner import discover
 
     table = Table()
-    for column in ("scenario", "checks", "per target"):
+    table.add_column("scenario", no_wrap=True)
+    for column in ("checks", "per target"):
         table.add_column(column)
     for s in discover().values():
         notes = [f"{t}: expected difference" for t in s.differences] + [f"needs {n}" for n in sorted(s.needs)]

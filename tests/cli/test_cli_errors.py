@@ -1,0 +1,66 @@
+"""CLI misuse: one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def jobkit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jobkit.cli", *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["scenarios", "run", "--target", "mars"], "unknown target 'mars'"),
+    (["scenarios", "run", "--outputs", "/nonexistent/cdk-outputs.json", "--target", "localstack"],
+     "no deployment found"),
+    (["scenarios", "run", "no_such_scenario"], "unknown scenario(s): no_such_scenario"),
+    (["replay", "--since", "yesterday", "--outputs", "/nonexistent.json"], "no deployment found"),
+])
+def test_misuse_is_one_line_and_a_non_zero_exit(args: list[str], says: str) -> None:
+    proc = jobkit(*args)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert says in lines[0]
+
+
+def test_malformed_outputs_file_is_named(tmp_path: Path) -> None:
+    outputs = tmp_path / "cdk-outputs.json"
+    outputs.write_text("{not json")
+    proc = jobkit("failed-events", "list", "--outputs", str(outputs))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "is not an outputs file of stack JobsStack" in proc.stderr
+
+
+def test_a_target_that_is_not_up_says_how_to_start_it(tmp_path: Path) -> None:
+    outputs = tmp_path / "cdk-outputs.json"
+    outputs.write_text(json.dumps({"JobsStack": {
+        "JobsApiUrl": "http://127.0.0.1:9/restapis/x/dev/_user_request_/", "JobsApiInvokeRoleArn": "arn:aws:iam::1:role/r",
+        "JobsTableName": "t", "JobkitTarget": "localstack", "JobkitEndpointUrl": "http://127.0.0.1:9"}}))
+    proc = jobkit("scenarios", "run", "--target", "localstack", "--outputs", str(outputs))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "is not up" in proc.stderr and "jobkit up --target localstack" in proc.stderr
+
+
+def test_malformed_export_file_names_the_line(tmp_path: Path) -> None:
+    from jobkit.errors import JobkitError
+    from jobkit.failed_events import read_jsonl
+
+    export = tmp_path / "failed.jsonl"
+    export.write_text('{"detail-type": "x", "detail": {}}\nnot json\n')
+    with pytest.raises(JobkitError, match=r"failed.jsonl:2 is not JSON"):
+        read_jsonl(export)
+
+
+def test_scenarios_list_names_every_scenario() -> None:
+    proc = jobkit("scenarios", "list")
+    assert proc.returncode == 0
+    for name in ("happy_path", "timeout_refusal", "error_handler_fault_replay", "auth", "record_age"):
+        assert name in proc.stdout
