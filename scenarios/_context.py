@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,10 +38,8 @@ class FaultPlans:
     def lift(self, name: str) -> None:
         prefix = self.deployment.outputs["FaultPlanPrefix"]
         ssm = self.deployment.client("ssm")
-        try:
+        with contextlib.suppress(ssm.exceptions.ParameterNotFound):
             ssm.delete_parameter(Name=prefix + name)
-        except ssm.exceptions.ParameterNotFound:
-            pass
 
     def lift_all(self) -> None:
         for name in self.created:

@@ -6,7 +6,7 @@ https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-r
 from __future__ import annotations
 
 from scenarios._context import ScenarioContext
-from scenarios._model import Scenario, expect
+from scenarios._model import Difference, Scenario, expect
 
 JSON = {"Content-Type": "application/json"}
 CASES = [
@@ -21,6 +21,9 @@ CASES = [
 
 def run(ctx: ScenarioContext) -> None:
     for label, body, headers, status, message in CASES:
+        if ctx.difference is not None and status == 415:
+            # LocalStack validates the body of an unmatched content type against the application/json model
+            status, message = 400, "Invalid request body"
         answer = ctx.api.request("POST", "jobs", body, headers=headers)
         expect(answer.status == status and answer.message == message,
                f"{label}: {status} {message!r}", (answer.status, answer.text[:200]))
@@ -32,5 +35,12 @@ def run(ctx: ScenarioContext) -> None:
         expect(answer.status == 400, "a fault refused when fault injection is off", answer.status)
 
 
-scenario = Scenario(name="validation", title="Bad bodies: 400/415 with API Gateway's message, nothing written",
-                    run=run)
+scenario = Scenario(
+    name="validation", title="Bad bodies: 400/415 with API Gateway's message, nothing written", run=run,
+    differences={"localstack": Difference(
+        reason="a body of an unmapped content type is validated against the application/json model (400), "
+               "where AWS rejects it with passthrough NEVER (415 Unsupported Media Type)",
+        source="https://github.com/orgs/localstack/discussions/65 ; AWS: "
+               "https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-passthrough-behaviors.html",
+    )},
+)

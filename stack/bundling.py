@@ -32,7 +32,7 @@ class LocalPythonBundler:
     def __init__(self, package_dir: Path) -> None:
         self._package_dir = package_dir
 
-    def try_bundle(self, output_dir: str, options: Any) -> bool:  # noqa: ARG002 - jsii calls positionally
+    def try_bundle(self, output_dir: str, options: Any) -> bool:
         out = Path(output_dir)
         requirements = self._package_dir / "requirements.txt"
         if requirements.exists():
@@ -58,6 +58,6 @@ def handlers_code(package_dir: Path) -> lambda_.Code:
         str(package_dir),
         bundling=BundlingOptions(
             image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
-            local=LocalPythonBundler(package_dir),
+            local=LocalPythonBundler(package_dir),  # type: ignore[arg-type]  # jsii passes options positionally
         ),
     )

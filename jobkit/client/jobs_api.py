@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from datetime import datetime
-
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -30,10 +29,10 @@ class _SigV4AuthAt(SigV4Auth):
 
     def add_auth(self, request: AWSRequest) -> None:
         request.context["timestamp"] = self._at.strftime(SIGV4_TIMESTAMP)
-        self._modify_request_before_signing(request)
+        self._modify_request_before_signing(request)  # type: ignore[attr-defined]  # botocore internals, as add_auth
         canonical_request = self.canonical_request(request)
         string_to_sign = self.string_to_sign(request, canonical_request)
-        self._inject_signature_to_request(request, self.signature(string_to_sign, request))
+        self._inject_signature_to_request(request, self.signature(string_to_sign, request))  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -87,7 +86,7 @@ class JobsApi:
                 last = auth[-1]
                 request.headers.replace_header("Authorization", auth[:-1] + ("0" if last != "0" else "1"))
         try:
-            response = self.session.request(method, request.url, data=data, headers=dict(request.headers.items()),
+            response = self.session.request(method, str(request.url), data=data, headers=dict(request.headers.items()),
                                             timeout=self.timeout)
         except requests.ConnectionError as exc:
             raise JobkitError(f"the Jobs API at {self.base_url} does not answer: {exc.__class__.__name__}",

@@ -17,7 +17,7 @@ class WaitTimeout(AssertionError):
         self.last = last
 
 
-def wait_for(fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: float, describe: str,
+def wait_for[T](fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: float, describe: str,
              interval: float = 0.05, max_interval: float = 0.5) -> T:
     """Observes ``fetch()`` until ``until(observed)`` holds; at the deadline, fails with the last observation."""
     deadline = time.monotonic() + timeout

@@ -71,9 +71,9 @@ def escape_javascript(value: Any) -> str:
         elif code < 0x20 or code > 0x7E:
             if code > 0xFFFF:
                 encoded = ch.encode("utf-16-be")
-                out.append("\\u%04X\\u%04X" % (int.from_bytes(encoded[:2]), int.from_bytes(encoded[2:])))
+                out.append(f"\\u{int.from_bytes(encoded[:2]):04X}\\u{int.from_bytes(encoded[2:]):04X}")
             else:
-                out.append("\\u%04X" % code)
+                out.append(f"\\u{code:04X}")
         else:
             out.append(ch)
     return "".join(out)
@@ -82,28 +82,28 @@ def escape_javascript(value: Any) -> str:
 class Util:
     """``$util``."""
 
-    def escapeJavaScript(self, value: Any) -> str:  # noqa: N802 - VTL names
+    def escapeJavaScript(self, value: Any) -> str:
         return escape_javascript(value)
 
-    def parseJson(self, text: str) -> Any:  # noqa: N802
+    def parseJson(self, text: str) -> Any:
         try:
             return json.loads(text)
         except (TypeError, json.JSONDecodeError) as exc:
             raise TemplateError(f"$util.parseJson: {exc}") from exc
 
-    def toJson(self, value: Any) -> str:  # noqa: N802
+    def toJson(self, value: Any) -> str:
         return json.dumps(value)
 
-    def urlEncode(self, text: str) -> str:  # noqa: N802
+    def urlEncode(self, text: str) -> str:
         return quote_plus(text)
 
-    def urlDecode(self, text: str) -> str:  # noqa: N802
+    def urlDecode(self, text: str) -> str:
         return unquote_plus(text)
 
-    def base64Encode(self, text: str) -> str:  # noqa: N802
+    def base64Encode(self, text: str) -> str:
         return base64.b64encode(text.encode()).decode()
 
-    def base64Decode(self, text: str) -> str:  # noqa: N802
+    def base64Decode(self, text: str) -> str:
         return base64.b64decode(text).decode()
 
 

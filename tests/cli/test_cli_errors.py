@@ -42,7 +42,8 @@ def test_malformed_outputs_file_is_named(tmp_path: Path) -> None:
 def test_a_target_that_is_not_up_says_how_to_start_it(tmp_path: Path) -> None:
     outputs = tmp_path / "cdk-outputs.json"
     outputs.write_text(json.dumps({"JobsStack": {
-        "JobsApiUrl": "http://127.0.0.1:9/restapis/x/dev/_user_request_/", "JobsApiInvokeRoleArn": "arn:aws:iam::1:role/r",
+        "JobsApiUrl": "http://127.0.0.1:9/restapis/x/dev/_user_request_/",
+        "JobsApiInvokeRoleArn": "arn:aws:iam::1:role/r",
         "JobsTableName": "t", "JobkitTarget": "localstack", "JobkitEndpointUrl": "http://127.0.0.1:9"}}))
     proc = jobkit("scenarios", "run", "--target", "localstack", "--outputs", str(outputs))
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
