@@ -33,9 +33,8 @@ def synth(context: dict[str, str], *, force: bool = False) -> tuple[Path, bool]:
     out = ROOT / "cdk.out"
     wanted = source_hash(context)
     template = out / f"{STACK_NAME}.template.json"
-    if not force and template.exists() and STAMP.exists():
-        if json.loads(STAMP.read_text()).get("hash") == wanted:
-            return out, False
+    if not force and template.exists() and STAMP.exists() and json.loads(STAMP.read_text()).get("hash") == wanted:
+        return out, False
     run_cdk("cdk", ["synth", "--quiet", *context_args(context)], log=LOG, step="cdk synth")
     STAMP.parent.mkdir(parents=True, exist_ok=True)
     STAMP.write_text(json.dumps({"hash": wanted}))
