@@ -72,9 +72,26 @@ def up(
     runtime: Annotated[str | None, typer.Option(help="localstack only: host or docker (default: docker "
                                                     "where a Docker engine answers, else host)")] = None,
     detach: Annotated[bool, typer.Option(help="return once ready instead of staying in the foreground")] = False,
+    time_scale: Annotated[float, typer.Option(help="embedded only: sandbox clock speed (retry delays, event "
+                                                   "ages and the jobs' sleeps take 1/N of real time)")] = 1.0,
 ) -> None:
     """Start a sandbox, deploy the stack into it, print Ready. and the endpoints."""
-    box = sandbox(_check_target(target), runtime)
+    if time_scale <= 0:
+        raise JobkitError(f"--time-scale must be positive, got {time_scale}")
+    if _check_target(target) == "embedded" and not detach:
+        from jobkit.targets.embedded import serve
+
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+
+        def ready(deployment: Deployment, seconds: float) -> None:
+            _print_ready(deployment)
+            out.print(f"(ready in {seconds:.1f} s; one line per hop below) Press Ctrl-C to stop.")
+
+        serve(time_scale=time_scale, on_ready=ready, stop=stop)
+        return
+    box = sandbox(target, runtime, time_scale=time_scale)
     deployment = box.up(ui)
     _print_ready(deployment)
     if detach:

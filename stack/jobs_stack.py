@@ -303,8 +303,9 @@ class JobsStack(Stack):
         )
         topic.add_subscription(subscriptions.LambdaSubscription(error_handler))
 
-        # Re-drive: an archived failure, once replayed, goes back to the error handler that failed.
-        events.Rule(
+        # Re-drive: an archived failure, once replayed, goes back to the error handler that failed. Only
+        # replays (they carry `replay-name`): a rule on live failures would loop a failing handler forever.
+        redrive = events.Rule(
             self, f"Redrive{index}Rule",
             event_bus=self.bus,
             description=f"Replayed failures of {consumer_id}'s error handler go back to it",
@@ -315,6 +316,11 @@ class JobsStack(Stack):
             ),
             targets=[targets.LambdaFunction(error_handler)],
         )
+        # EventPattern has no field for `replay-name`; "Replaying archived events" documents it on replays
+        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-replay-archived-event.html)
+        cfn_rule = redrive.node.default_child
+        assert isinstance(cfn_rule, events.CfnRule)
+        cfn_rule.add_property_override("EventPattern.replay-name", [{"exists": True}])
 
         if s.fault_injection:
             for fn in (processor, error_handler):

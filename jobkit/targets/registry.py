@@ -35,7 +35,7 @@ def docker_engine_answers(timeout: float = 5.0) -> bool:
         return False
 
 
-def sandbox(target: str, runtime: str | None = None) -> Sandbox:
+def sandbox(target: str, runtime: str | None = None, time_scale: float | None = None) -> Sandbox:
     if target == "localstack":
         chosen = runtime or ("docker" if docker_engine_answers() else "host")
         if chosen == "host":
@@ -50,7 +50,7 @@ def sandbox(target: str, runtime: str | None = None) -> Sandbox:
     if target == "embedded":
         from jobkit.targets.embedded import EmbeddedSandbox
 
-        return EmbeddedSandbox()
+        return EmbeddedSandbox(time_scale=time_scale)
     if target == "aws":
         raise JobkitError("the aws target is not a sandbox", "use `jobkit deploy --target aws`")
     raise JobkitError(f"unknown target {target!r}", f"choose one of {', '.join(TARGETS)}")

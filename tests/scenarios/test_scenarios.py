@@ -1,4 +1,8 @@
-"""Every scenario of scenarios/, through the pytest plugin: ``pytest tests/scenarios --target localstack``."""
+"""Every scenario of scenarios/, through the pytest plugin: ``pytest tests/scenarios --target localstack``.
+
+The scenarios run once per session through the same runner as ``jobkit scenarios run`` (concurrently, the
+replaying ones alone); each test then reports its scenario's outcome.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,27 @@ import pytest
 
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import JobsApi
-from scenarios._runner import DIFFERENCE, FAILED, NOT_RUN, discover, run_one
+from scenarios._runner import DIFFERENCE, FAILED, NOT_RUN, PASSED, Outcome, discover, run_all
 
 SCENARIOS = discover()
 
 
+@pytest.fixture(scope="session")
+def scenario_outcomes(jobkit_deployment: Deployment) -> dict[str, Outcome]:
+    return {o.scenario.name: o for o in run_all(list(SCENARIOS.values()), jobkit_deployment, parallel=4)}
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_scenario(name: str, jobkit_deployment: Deployment, jobs_api: JobsApi,
-                  record_property: pytest.RecordProperty) -> None:
-    outcome = run_one(SCENARIOS[name], jobkit_deployment, jobs_api)
+def test_scenario(name: str, scenario_outcomes: dict[str, Outcome], record_property: pytest.RecordProperty) -> None:
+    outcome = scenario_outcomes[name]
     record_property("outcome", outcome.status)
+    record_property("duration", f"{outcome.duration:.1f}")
     record_property("jobs", ",".join(outcome.job_ids))
     if outcome.status == NOT_RUN:
         pytest.skip(outcome.detail)
     if outcome.status == FAILED:
         pytest.fail(outcome.detail, pytrace=False)
-    assert outcome.status == DIFFERENCE or not outcome.detail, outcome.detail
+    assert outcome.status in {PASSED, DIFFERENCE}, outcome.status
 
 
 def test_user_tests_get_a_signed_client_and_fault_plans(jobs_api: JobsApi, fault_plan: object,

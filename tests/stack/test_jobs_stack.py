@@ -138,6 +138,8 @@ def test_replayed_failures_go_back_to_their_error_handler(template_json: dict[st
         [rule] = [r["Properties"] for k, r in resources(template_json, "AWS::Events::Rule").items()
                   if k.startswith(f"Redrive{index}Rule")]
         assert rule["EventPattern"]["detail-type"] == ["Lambda Function Invocation Result - Failure"]
+        # only replays: a rule on live failures would re-invoke a failing handler forever
+        assert rule["EventPattern"]["replay-name"] == [{"exists": True}]
         assert rule["EventPattern"]["detail"] == {
             "requestContext": {"functionArn": [{"prefix": {"Fn::GetAtt": [handler, "Arn"]}}]},
         }

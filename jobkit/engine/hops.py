@@ -1,0 +1,39 @@
+"""One line per hop of a job through the engine, with the job id: what ``jobkit up`` shows while it runs."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+
+@dataclass
+class HopLog:
+    """Prints hops and remembers which stream sequence number belongs to which job (the later hops only
+    carry the sequence number)."""
+
+    out: TextIO | None = field(default_factory=lambda: sys.stdout)
+    listeners: list[Callable[[str, str, str], None]] = field(default_factory=list)
+    _jobs: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def remember(self, sequence_number: str, job_id: str) -> None:
+        with self._lock:
+            self._jobs[sequence_number] = job_id
+
+    def job_of(self, sequence_number: str | None) -> str:
+        with self._lock:
+            return self._jobs.get(sequence_number or "", "-")
+
+    def __call__(self, hop: str, job_id: str | None, detail: str = "") -> None:
+        job = job_id or "-"
+        for listener in self.listeners:
+            listener(hop, job, detail)
+        if self.out is not None:
+            stamp = time.strftime("%H:%M:%S")
+            line = f"{stamp} job {job} | {hop}" + (f" | {detail}" if detail else "")
+            with self._lock:
+                print(line, file=self.out, flush=True)

@@ -1,0 +1,270 @@
+"""``EmbeddedEngine``: the whole sandbox in one process — the endpoint, the deployed stack, the compute plane.
+
+Start order: endpoint (moto behind it) -> template deployment -> gateway, Lambda functions, async invoke,
+SNS, EventBridge, stream mappings -> ``cdk-outputs.json``. Stop order is the reverse. Each hop of a job is
+printed on one line with the job id (``jobkit.engine.hops``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+from moto.backends import get_backend
+from werkzeug.wrappers import Request, Response
+
+from jobkit.engine import iam
+from jobkit.engine.async_invoke import AsyncInvoker, configs_from_registry
+from jobkit.engine.clock import SandboxClock
+from jobkit.engine.cloudformation import StackApi
+from jobkit.engine.deployer import StackRegistry, TemplateDeployer, local_outputs, write_outputs_file
+from jobkit.engine.events import EventsService
+from jobkit.engine.gateway import Gateway, GatewayResult, apis_from_registry
+from jobkit.engine.hops import HopLog
+from jobkit.engine.lambda_service import LambdaService, UnknownFunctionError
+from jobkit.engine.server import ACCOUNT, REGION, AwsCall, EngineApp, EngineServer, MotoCaller, json_response
+from jobkit.engine.sns import SnsService
+from jobkit.engine.streams import MappingConfig, Outcome, StreamMappings, mappings_from_registry
+from jobkit.lambda_runtime.function import InvocationResult
+
+DEFAULT_PORT = 4566
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What ``start`` returns: where the engine answers and what it deployed."""
+
+    endpoint_url: str
+    outputs: dict[str, str]
+    ready_seconds: float
+
+
+class EmbeddedEngine:
+    """Runs the synthesized stack locally. ``start`` returns once the stack is deployed and the endpoint answers."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, out: TextIO | None = sys.stdout,
+                 prewarm: bool = True) -> None:
+        self.host = host
+        self.port = port
+        self.hops = HopLog(out=out)
+        self.prewarm = prewarm
+        self.clock = SandboxClock()
+        self.app: EngineApp | None = None
+        self.server: EngineServer | None = None
+        self.registry: StackRegistry | None = None
+        self.outputs: dict[str, str] = {}
+        self.lambdas: LambdaService | None = None
+        self.async_invoker: AsyncInvoker | None = None
+        self.sns: SnsService | None = None
+        self.events: EventsService | None = None
+        self.mappings: StreamMappings | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+    def start(self, template_dir: Path | str, outputs_file: Path | str | None = None,
+              time_scale: float = 1.0) -> EngineInfo:
+        began = time.monotonic()
+        self.clock = SandboxClock(scale=time_scale)
+        self.app = EngineApp(ACCOUNT)
+        self.server = EngineServer(self.app, self.host, self.port)
+        self.server.start()
+        url = self.server.url if self.host in ("127.0.0.1", "0.0.0.0") else f"http://{self.host}:{self.server.port}"  # noqa: S104
+        try:
+            self.registry = TemplateDeployer(Path(template_dir), self._clients(url), account=ACCOUNT,
+                                             region=REGION).deploy()
+            self._wire(url)
+        except BaseException:
+            self.stop()
+            raise
+        self.outputs = (write_outputs_file(Path(outputs_file), self.registry, url) if outputs_file
+                        else local_outputs(self.registry, url))
+        stack_api = StackApi(self.registry, self.outputs)
+        self.app.intercept("cloudformation", "DescribeStacks", stack_api.describe_stacks)
+        self.app.intercept("cloudformation", "DescribeStackResources", stack_api.describe_stack_resources)
+        self.app.intercept("cloudformation", "ListStackResources", stack_api.list_stack_resources)
+        if self.prewarm and self.lambdas is not None:
+            threading.Thread(target=self.lambdas.prewarm, name="jobkit-prewarm", daemon=True).start()
+        return EngineInfo(url, dict(self.outputs), time.monotonic() - began)
+
+    def stop(self) -> None:
+        if self.mappings is not None:
+            self.mappings.stop()
+        if self.async_invoker is not None:
+            self.async_invoker.stop()
+        if self.lambdas is not None:
+            self.lambdas.stop()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self.server is None:
+            raise RuntimeError("the engine is not started")
+        return self.server.url
+
+    def _clients(self, url: str) -> Any:
+        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test",  # noqa: S106 - local
+                                region_name=REGION)
+        cache: dict[str, Any] = {}
+
+        def client(service: str) -> Any:
+            if service not in cache:
+                cache[service] = session.client(service, endpoint_url=url)  # type: ignore[call-overload]
+            return cache[service]
+
+        return client
+
+    # --- wiring -----------------------------------------------------------------------------------------
+    def _wire(self, url: str) -> None:
+        assert self.app is not None and self.registry is not None
+        registry, app, hops = self.registry, self.app, self.hops
+        app.api_handler = Gateway(apis_from_registry(registry), account=ACCOUNT, region=REGION,
+                                  credentials=iam.sts_credentials(ACCOUNT), call_service=MotoCaller(app),
+                                  on_result=self._on_api_result)
+        self.lambdas = LambdaService(registry, endpoint_url=url, clock=self.clock)
+        self.async_invoker = AsyncInvoker(self.lambdas, self.clock, self._send_to_destination,
+                                          configs_from_registry(registry, self.lambdas.arn_of),
+                                          on_attempt=self._on_async_attempt)
+        self.sns = SnsService(registry, self.async_invoker, self.clock,
+                              on_publish=lambda topic, fn, message: hops(
+                                  "SNS -> error handler", self._job_of_failure(message),
+                                  f"{topic.rsplit(':', 1)[-1]} -> {fn.rsplit(':', 1)[-1]}"))
+        self.events = EventsService(registry, self.async_invoker, self.clock, on_event=self._on_bus_event)
+        self.mappings = StreamMappings(mappings_from_registry(registry), invoker=self.lambdas, clock=self.clock,
+                                       send_failure=self._send_on_failure, account=ACCOUNT, region=REGION,
+                                       on_outcome=self._on_mapping_outcome, on_record=self._on_stream_record)
+        self.mappings.start()
+        app.intercept("lambda", "Invoke", self._invoke_http)
+        app.intercept("sns", "Publish", self.sns.intercept_publish)
+        app.intercept("events", "PutEvents", self.events.intercept_put_events)
+        app.intercept("events", "StartReplay", self.events.intercept_start_replay)
+        app.intercept("events", "DescribeReplay", self.events.intercept_describe_replay)
+        app.intercept("events", "DescribeArchive", self.events.intercept_describe_archive)
+        app.routes["/_jobkit/clock"] = self._clock_http
+
+    # --- destinations -----------------------------------------------------------------------------------
+    def _send_on_failure(self, destination: str, record: dict[str, Any]) -> None:
+        job = self.hops.job_of(record["DDBStreamBatchInfo"]["startSequenceNumber"])
+        self.hops("on-failure record", job, f"{record['requestContext']['condition']} -> "
+                  f"{destination.rsplit(':', 1)[-1]}")
+        self._send_to_destination(destination, record, "")
+
+    def _send_to_destination(self, destination: str, record: dict[str, Any], detail_type: str) -> None:
+        assert self.sns is not None and self.events is not None and self.async_invoker is not None
+        service = destination.split(":")[2]
+        if service == "sns":
+            self.sns.publish(destination, json.dumps(record))
+        elif service == "sqs":
+            queue = destination.rsplit(":", 1)[-1]
+            get_backend("sqs")[ACCOUNT][REGION].send_message(queue, json.dumps(record))
+        elif service == "lambda":
+            self.async_invoker.submit(destination, record)
+        elif service == "events":
+            bus = self.events._bus(destination)
+            function_arn = str(record.get("requestContext", {}).get("functionArn", ""))
+            event = self.events.envelope({"Source": "lambda", "DetailType": detail_type, "Detail": record,
+                                          "Resources": [bus.arn, function_arn]}, bus)
+            self.events.put_event(bus.name, event)
+        else:
+            raise ValueError(f"unsupported destination {destination}")
+
+    # --- HTTP actions the engine owns --------------------------------------------------------------------
+    def _invoke_http(self, request: Request, call: AwsCall) -> Response:
+        assert self.lambdas is not None and self.async_invoker is not None
+        name = request.path.split("/functions/", 1)[1].split("/", 1)[0]
+        from urllib.parse import unquote
+
+        name = unquote(name)
+        try:
+            self.lambdas.function(name)
+        except UnknownFunctionError as exc:
+            return json_response({"Type": "User", "message": str(exc)}, 404,
+                                 headers={"x-amzn-ErrorType": "ResourceNotFoundException"})
+        kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if kind == "DryRun":
+            return Response(status=204)
+        if kind == "Event":
+            request_id = self.async_invoker.submit(name, json.loads(call.body or b"{}"))
+            return Response(status=202, headers={"x-amzn-RequestId": request_id})
+        result = self.lambdas.invoke(name, call.body or b"{}")
+        headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": result.request_id}
+        if result.is_error:
+            headers["X-Amz-Function-Error"] = "Unhandled"
+        if request.headers.get("X-Amz-Log-Type") == "Tail":
+            headers["X-Amz-Log-Result"] = base64.b64encode(result.logs.encode()[-4096:]).decode()
+        return Response(result.payload, status=200, headers=headers, content_type="application/json")
+
+    def _clock_http(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = json.loads(request.get_data() or b"{}")
+            self.clock.advance(float(body.get("advance", 0)))
+        return Response(json.dumps({"now": self.clock.now(), "scale": self.clock.scale}),
+                        content_type="application/json")
+
+    # --- the hop log ------------------------------------------------------------------------------------
+    def _on_api_result(self, result: GatewayResult) -> None:
+        """Submissions and refusals; the status reads (GET polling) would drown the log."""
+        if result.method == "GET" and result.status < 400:
+            return
+        job = result.request_id if result.method == "POST" and result.status == 200 else result.path.rsplit("/", 1)[-1]
+        self.hops("request", job, f"{result.method} {result.path} -> {result.status}")
+
+    def _on_stream_record(self, record: dict[str, Any]) -> None:
+        data = record["dynamodb"]
+        job = str(data.get("Keys", {}).get("id", {}).get("S", "-"))
+        self.hops.remember(data["SequenceNumber"], job)
+        if record["eventName"] == "INSERT":  # MODIFY records are the consumers' own status writes
+            self.hops("item written", job)
+            self.hops("stream record", job, f"{record['eventName']} {data['SequenceNumber']}")
+
+    def _on_mapping_outcome(self, config: MappingConfig, outcome: Outcome) -> None:
+        job = self.hops.job_of(outcome.records[0].event["dynamodb"]["SequenceNumber"])
+        name = config.function.rsplit(":", 1)[-1]
+        if outcome.discarded:
+            return
+        if outcome.result is not None:
+            self.hops("consumer invoked", job, f"{name} {outcome.result.duration_ms:.0f} ms "
+                      f"{'error ' + str(outcome.result.error_type) if outcome.result.is_error else 'ok'}"
+                      f" (attempt {outcome.attempt})")
+
+    def _on_async_attempt(self, arn: str, event: dict[str, Any], result: InvocationResult, attempt: int) -> None:
+        name = arn.rsplit(":", 1)[-1]
+        outcome = f"error {result.error_type}" if result.is_error else "ok"
+        self.hops("error handler invoked" if "ErrorHandler" in name else "function invoked",
+                  self._job_of_event(event), f"{name} {result.duration_ms:.0f} ms {outcome} (attempt {attempt})")
+
+    def _on_bus_event(self, hop: str, where: str, event: dict[str, Any]) -> None:
+        self.hops(hop, self._job_of_event(event), f"{where} {event.get('detail-type', '')}")
+
+    def _job_of_failure(self, message: str) -> str:
+        try:
+            record = json.loads(message)
+            return self.hops.job_of(record["DDBStreamBatchInfo"]["startSequenceNumber"])
+        except (ValueError, KeyError, TypeError):
+            return "-"
+
+    def _job_of_event(self, event: dict[str, Any]) -> str:
+        """The job behind an SNS event or an EventBridge envelope, through the on-failure record."""
+        try:
+            if "detail" in event:
+                event = event["detail"].get("requestPayload", {})
+            if "Records" in event:
+                return self._job_of_failure(event["Records"][0]["Sns"]["Message"])
+            if "DDBStreamBatchInfo" in event:
+                return self.hops.job_of(event["DDBStreamBatchInfo"]["startSequenceNumber"])
+        except (KeyError, IndexError, TypeError, AttributeError):
+            pass
+        return "-"
+
+    # --- for tests and the CLI ----------------------------------------------------------------------------
+    def idle(self) -> bool:
+        """No stream record pending and no asynchronous event in flight."""
+        return bool(self.mappings is not None and self.mappings.idle() and self.async_invoker is not None
+                    and self.async_invoker.wait_idle(0))

@@ -1,0 +1,214 @@
+"""The engine's one HTTP endpoint (127.0.0.1:4566 by default), laid out like LocalStack's.
+
+Routing, in order: ``/_localstack/health``; the REST APIs (``/restapis/{id}/{stage}/_user_request_/...`` and
+host ``{id}.execute-api.localhost.localstack.cloud``) to the gateway; the AWS actions the compute plane owns
+(Lambda Invoke, EventBridge PutEvents/StartReplay, CloudFormation DescribeStacks, ...) to their interceptors;
+everything else to moto's in-process server, which is the store and control plane.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+from urllib.parse import parse_qs
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
+_API_HOST = re.compile(r"^([a-z0-9]+)\.execute-api\.localhost\.localstack\.cloud(:\d+)?$")
+_LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+ACCOUNT = "000000000000"
+REGION = "us-east-1"
+SERVICES = ("apigateway", "cloudformation", "dynamodb", "dynamodbstreams", "events", "iam", "kms", "lambda",
+            "logs", "sns", "sqs", "ssm", "sts")
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    """Which AWS API action a request is (service from the SigV4 scope, action from target/body/path)."""
+
+    service: str
+    region: str
+    action: str
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+
+Interceptor = Callable[[Request, AwsCall], Response | None]
+ApiHandler = Callable[[Request, str, str, str], Response]
+
+
+def identify(request: Request, body: bytes) -> AwsCall | None:
+    match = _SCOPE.search(request.headers.get("Authorization", ""))
+    if match is None:
+        return None
+    region, service = match.group(1), match.group(2)
+    target = request.headers.get("X-Amz-Target", "")
+    if target:
+        action = target.rsplit(".", 1)[-1]
+    elif service == "lambda" and _LAMBDA_INVOKE.match(request.path) and request.method == "POST":
+        action = "Invoke"
+    else:
+        action = parse_qs(body.decode(errors="replace")).get("Action", [""])[0] or request.args.get("Action", "")
+    return AwsCall(service, region, action, body)
+
+
+def health_document() -> dict[str, Any]:
+    """LocalStack's ``/_localstack/health`` shape: services with their state, edition, version."""
+    return {"services": dict.fromkeys(SERVICES, "running"), "edition": "community", "version": "jobkit-embedded"}
+
+
+class EngineApp:
+    """The WSGI application behind the endpoint."""
+
+    def __init__(self, account: str = ACCOUNT) -> None:
+        self.account = account
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.interceptors: dict[tuple[str, str], Interceptor] = {}
+        self.routes: dict[str, Callable[[Request], Response]] = {}
+        self.api_handler: ApiHandler | None = None
+
+    def intercept(self, service: str, action: str, handler: Interceptor) -> None:
+        self.interceptors[(service, action)] = handler
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        body = request.get_data(cache=True)
+        environ["wsgi.input"] = BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        # one account, like LocalStack's default; moto honours this header over the access key
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.account
+        response = self._route(request, body)
+        if response is not None:
+            return response(environ, start_response)
+        return self.moto(environ, start_response)
+
+    def _route(self, request: Request, body: bytes) -> Response | None:
+        if request.path == "/_localstack/health":
+            return Response(json.dumps(health_document()), content_type="application/json")
+        if request.path in self.routes:
+            return self.routes[request.path](request)
+        api = self._api_target(request)
+        if api is not None:
+            if self.api_handler is None:
+                return Response(json.dumps({"message": "no REST API is deployed"}), status=404)
+            return self.api_handler(request, *api)
+        call = identify(request, body)
+        if call is not None:
+            handler = self.interceptors.get((call.service, call.action))
+            if handler is not None:
+                return handler(request, call)
+        return None
+
+    @staticmethod
+    def _api_target(request: Request) -> tuple[str, str, str] | None:
+        """(api id, stage, resource path) of a REST API request, else None."""
+        match = _USER_REQUEST.match(request.path)
+        if match:
+            return match.group(1), match.group(2), match.group(3) or "/"
+        host = _API_HOST.match(request.host)
+        if host:
+            stage, _, rest = request.path.lstrip("/").partition("/")
+            return host.group(1), stage, "/" + rest
+        return None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No line per request: the engine prints one line per hop of a job instead. (HTTP/1.0, one request per
+    connection: some of moto's answers carry no Content-Length, which a keep-alive client would wait on.)"""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+class EngineServer:
+    """A threaded HTTP server on a thread of its own (one request per thread, as concurrent callers need)."""
+
+    def __init__(self, app: EngineApp, host: str = "127.0.0.1", port: int = 4566) -> None:
+        self.app = app
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="jobkit-endpoint", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  content_type: str = "application/x-amz-json-1.1") -> Response:
+    return Response(json.dumps(document), status=status, headers=headers or {}, content_type=content_type)
+
+
+class MotoCaller:
+    """Calls moto's JSON-protocol APIs in process (no socket) as a role, with credentials from moto's STS, the
+    way API Gateway calls a service with an integration's execution role."""
+
+    TARGETS = {"dynamodb": "DynamoDB_20120810", "dynamodbstreams": "DynamoDBStreams_20120810",
+               "events": "AWSEvents", "logs": "Logs_20140328", "ssm": "AmazonSSM", "kms": "TrentService"}
+
+    def __init__(self, app: EngineApp, region: str = REGION) -> None:
+        from werkzeug.test import Client
+
+        self.app = app
+        self.region = region
+        self._client = Client(app.moto)
+        self._credentials: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _role_credentials(self, role_arn: str) -> Any:
+        import datetime as dt
+
+        from botocore.credentials import Credentials
+        from moto.backends import get_backend
+
+        with self._lock:
+            cached = self._credentials.get(role_arn)
+            soon = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=5)
+            if cached is not None and cached[1] > soon:
+                return cached[0]
+            sts = get_backend("sts")[self.app.account]["global"]
+            assumed = sts.assume_role(region_name=self.region, role_session_name="jobkit-apigateway",
+                                      role_arn=role_arn, policy="", duration=3600, external_id="")
+            credentials = Credentials(assumed.access_key_id, assumed.secret_access_key, assumed.session_token)
+            self._credentials[role_arn] = (credentials, assumed.expiration)
+            return credentials
+
+    def __call__(self, service: str, action: str, body: bytes, role_arn: str) -> tuple[int, bytes]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        host = f"{service}.{self.region}.amazonaws.com"
+        headers = {"X-Amz-Target": f"{self.TARGETS[service]}.{action}",
+                   "Content-Type": "application/x-amz-json-1.0", "Host": host}
+        request = AWSRequest(method="POST", url=f"https://{host}/", data=body, headers=headers)
+        if role_arn:
+            SigV4Auth(self._role_credentials(role_arn), service, self.region).add_auth(request)
+        environ_headers = dict(request.headers.items())
+        environ_headers["x-moto-account-id"] = self.app.account
+        response = self._client.post("/", data=body, headers=environ_headers, base_url=f"https://{host}")
+        return response.status_code, response.get_data()

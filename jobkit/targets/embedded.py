@@ -1,0 +1,157 @@
+"""The embedded target: jobkit's own engine (jobkit.engine) serving the synthesized stack on 127.0.0.1:4566.
+
+``jobkit up`` runs it in the foreground, in the CLI's own process, printing one line per hop; the pytest plugin
+and ``jobkit up --detach`` run the same ``serve`` in a process group of its own, stopped with a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from jobkit.client.deployment import Deployment
+from jobkit.deploy.synth import synth
+from jobkit.errors import JobkitError
+from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
+from jobkit.targets.common import LOCAL_CONTEXT
+from jobkit.ui import Ui
+
+DIR = STATE_DIR / "embedded"
+PID_FILE = DIR / "engine.pid"
+LOG = DIR / "engine.log"
+PORT = 4566
+
+
+def serve(*, port: int = PORT, outputs: Path = OUTPUTS_FILE, time_scale: float = 1.0,
+          on_ready: Callable[[Deployment, float], None] = lambda _d, _s: None,
+          stop: threading.Event | None = None) -> None:
+    """Synthesizes (cached), starts the engine, calls ``on_ready``, serves until ``stop`` is set."""
+    from jobkit.engine.runtime import EmbeddedEngine
+
+    began = time.monotonic()
+    cdk_out, _ = synth(LOCAL_CONTEXT)
+    engine = EmbeddedEngine(port=port)
+    try:
+        engine.start(cdk_out, outputs_file=outputs, time_scale=time_scale)
+    except OSError as exc:
+        raise JobkitError(f"the embedded engine cannot listen on 127.0.0.1:{port}: {exc.strerror}",
+                          "is another sandbox running? `jobkit down`") from exc
+    try:
+        on_ready(Deployment.load(outputs, target="embedded"), time.monotonic() - began)
+        (stop or threading.Event()).wait()
+    finally:
+        engine.stop()
+
+
+class EmbeddedSandbox:
+    """The engine as a background process group (pytest sessions, ``jobkit up --detach``)."""
+
+    def __init__(self, port: int = PORT, time_scale: float | None = None) -> None:
+        self.port = port
+        self.time_scale = time_scale if time_scale is not None else float(os.environ.get("JOBKIT_TIME_SCALE", "1"))
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(PID_FILE.read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def running(self) -> bool:
+        return self._pid() is not None
+
+    def up(self, ui: Ui) -> Deployment:
+        if self._pid() is not None:
+            ui.say(f"the embedded engine is already running (pid {self._pid()}, {self.endpoint_url})")
+            return Deployment.load(OUTPUTS_FILE, target="embedded")
+        DIR.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        with LOG.open("w") as log, ui.step(f"starting the embedded engine on {self.endpoint_url}"):
+            process = subprocess.Popen(
+                [sys.executable, "-m", "jobkit.targets.embedded", "--port", str(self.port),
+                 "--time-scale", str(self.time_scale), "--outputs", str(OUTPUTS_FILE)],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            PID_FILE.write_text(str(process.pid))
+            deadline = time.monotonic() + 120
+            while True:
+                if process.poll() is not None:
+                    PID_FILE.unlink(missing_ok=True)
+                    tail = " | ".join(LOG.read_text().strip().splitlines()[-3:])
+                    raise JobkitError(f"the embedded engine exited ({process.returncode}): {tail}", f"read {LOG}")
+                if self._ready(started):
+                    break
+                if time.monotonic() > deadline:
+                    self.down(ui)
+                    raise JobkitError("the embedded engine was not ready within 120 s", f"read {LOG}")
+                time.sleep(0.05)  # polling the child's health between checks, bounded by the deadline
+        return Deployment.load(OUTPUTS_FILE, target="embedded")
+
+    def _ready(self, started: float) -> bool:
+        if not OUTPUTS_FILE.exists() or OUTPUTS_FILE.stat().st_mtime < started:
+            return False
+        try:
+            return requests.get(f"{self.endpoint_url}/_localstack/health", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def down(self, ui: Ui, timeout: float = 10.0) -> None:
+        pid = self._pid()
+        if pid is None:
+            PID_FILE.unlink(missing_ok=True)
+            ui.say("the embedded engine is not running")
+            return
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _group_alive(pid):
+            time.sleep(0.05)  # waiting for the group to exit, bounded by the deadline
+        if _group_alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+        PID_FILE.unlink(missing_ok=True)
+        ui.say(f"the embedded engine (pid {pid}) stopped")
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="jobkit's embedded engine (background process)")
+    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--outputs", type=Path, default=OUTPUTS_FILE)
+    args = parser.parse_args()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    serve(port=args.port, outputs=args.outputs, time_scale=args.time_scale, stop=stop,
+          on_ready=lambda d, s: print(json.dumps({"ready": True, "seconds": round(s, 2)}), flush=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Stream mapping semantics with a fake function (the real runtime is covered end to end)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from jobkit.client.waiting import wait_for
+from jobkit.engine.clock import SandboxClock
+from jobkit.engine.streams import MappingConfig, StreamMappings, on_failure_record
+from tests.embedded.conftest import FakeInvoker, result
+
+FUNCTION = "arn:aws:lambda:us-east-1:000000000000:function:consumer"
+DESTINATION = "arn:aws:sns:us-east-1:000000000000:failures"
+
+
+@pytest.fixture
+def table(moto_endpoint: Callable[[str], Any]) -> tuple[Any, str, str]:
+    client = moto_endpoint("dynamodb")
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    description = client.create_table(
+        TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})["TableDescription"]
+    return client, name, description["LatestStreamArn"]
+
+
+class Harness:
+    def __init__(self, table: tuple[Any, str, str], invoker: FakeInvoker, clock: SandboxClock | None = None,
+                 **settings: Any) -> None:
+        self.client, self.name, self.stream_arn = table
+        self.invoker = invoker
+        self.failures: list[dict[str, Any]] = []
+        config = MappingConfig(uuid=str(uuid.uuid4()), function=FUNCTION, stream_arn=self.stream_arn,
+                               on_failure=DESTINATION, **settings)
+        self.mappings = StreamMappings([config], invoker=invoker, clock=clock or SandboxClock(),
+                                       send_failure=lambda arn, record: self.failures.append(record),
+                                       account="000000000000", region="us-east-1")
+
+    def put(self, job_id: str, **extra: Any) -> None:
+        self.client.put_item(TableName=self.name, Item={"id": {"S": job_id}, **extra})
+
+    def settle(self) -> None:
+        wait_for(self.mappings.idle, bool, timeout=10, describe="the mapping to go idle", interval=0.01)
+
+
+@pytest.fixture
+def harness_factory(table: tuple[Any, str, str]) -> Iterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def make(invoker: FakeInvoker, **settings: Any) -> Harness:
+        harness = Harness(table, invoker, **settings)
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        harness.mappings.stop()
+
+
+def ids(event: dict[str, Any]) -> list[str]:
+    return [r["dynamodb"]["Keys"]["id"]["S"] for r in event["Records"]]
+
+
+def test_records_in_aws_shape(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1)
+    h.mappings.start()
+    h.put("a", seconds={"N": "1"})
+    wait_for(lambda: invoker.calls, bool, timeout=10, describe="an invocation")
+    record = invoker.calls[0]["Records"][0]
+    assert record["eventVersion"] == "1.1" and record["eventSource"] == "aws:dynamodb"
+    assert record["eventName"] == "INSERT" and record["awsRegion"] == "us-east-1"
+    assert record["eventSourceARN"] == h.stream_arn
+    data = record["dynamodb"]
+    assert isinstance(data["ApproximateCreationDateTime"], float)
+    assert data["NewImage"] == {"id": {"S": "a"}, "seconds": {"N": "1"}}
+    assert data["StreamViewType"] == "NEW_IMAGE" and data["SizeBytes"] > 0
+    assert data["SequenceNumber"].isdigit()
+
+
+def test_trim_horizon_and_batch_size(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="TRIM_HORIZON", batch_size=2)
+    for job in "abcde":
+        h.put(job)
+    h.mappings.start()  # records written before the mapping: TRIM_HORIZON reads them
+    wait_for(lambda: sum(len(c["Records"]) for c in invoker.calls), lambda n: n == 5, timeout=10,
+             describe="five records")
+    assert [ids(c) for c in invoker.calls] == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_latest_skips_older_records(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST")
+    h.put("old")
+    h.mappings.start()
+    h.put("new")
+    h.settle()
+    assert [ids(c) for c in invoker.calls] == [["new"]]
+
+
+def test_filter_drops_records_that_match_no_pattern(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=10,
+                        filters=({"eventName": ["INSERT"]},))
+    h.mappings.start()
+    h.put("a")
+    h.put("a", extra={"S": "modified"})  # MODIFY
+    h.put("b")
+    h.settle()
+    events = [r["eventName"] for c in invoker.calls for r in c["Records"]]
+    assert events == ["INSERT", "INSERT"]
+
+
+def test_retries_then_on_failure_record(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Boom"))
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, maximum_retry_attempts=2)
+    h.mappings.start()
+    h.put("a")
+    wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+    assert len(invoker.calls) == 3
+    record = h.failures[0]
+    assert set(record) == {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"] == FUNCTION
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    info = record["DDBStreamBatchInfo"]
+    sequence = invoker.calls[0]["Records"][0]["dynamodb"]["SequenceNumber"]
+    assert info["startSequenceNumber"] == info["endSequenceNumber"] == sequence
+    assert info["batchSize"] == 1 and info["streamArn"] == h.stream_arn and info["shardId"].startswith("shardId-")
+    assert info["approximateArrivalOfFirstRecord"].endswith("Z")
+
+
+def test_a_failing_batch_holds_its_shard(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Boom") if ids(event) == ["a"] else result(None))
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, maximum_retry_attempts=1)
+    h.mappings.start()
+    h.put("a")
+    h.put("b")
+    h.settle()
+    assert [ids(c) for c in invoker.calls] == [["a"], ["a"], ["b"]]
+
+
+def test_record_age_discards_without_invoking(table: tuple[Any, str, str]) -> None:
+    clock = SandboxClock()
+    invoker = FakeInvoker()
+    h = Harness(table, invoker, clock=clock, starting_position="TRIM_HORIZON", maximum_record_age=60)
+    h.put("old")
+    clock.advance(120)
+    h.mappings.start()
+    try:
+        wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+        assert invoker.calls == []
+        assert h.failures[0]["requestContext"]["condition"] == "RecordAgeExceeded"
+        assert h.failures[0]["requestContext"]["approximateInvokeCount"] == 0
+    finally:
+        h.mappings.stop()
+
+
+def test_bisect_isolates_the_bad_record(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Poison") if "c" in ids(event) else result(None))
+    h = harness_factory(invoker, starting_position="TRIM_HORIZON", batch_size=4, bisect=True,
+                        maximum_retry_attempts=0)
+    for job in "abcd":
+        h.put(job)
+    h.mappings.start()
+    wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+    h.settle()
+    assert [ids(c) for c in invoker.calls] == [["a", "b", "c", "d"], ["a", "b"], ["c", "d"], ["c"], ["d"]]
+    assert len(h.failures) == 1 and h.failures[0]["DDBStreamBatchInfo"]["batchSize"] == 1
+
+
+def test_report_batch_item_failures_retries_from_the_failed_record(harness_factory: Callable[..., Harness]) -> None:
+    seen: list[list[str]] = []
+
+    def respond(event: dict[str, Any]) -> Any:
+        seen.append(ids(event))
+        if len(seen) == 1:
+            failed = event["Records"][1]["dynamodb"]["SequenceNumber"]
+            return result({"batchItemFailures": [{"itemIdentifier": failed}]})
+        return result({"batchItemFailures": []})
+
+    invoker = FakeInvoker(respond=respond)
+    h = harness_factory(invoker, starting_position="TRIM_HORIZON", batch_size=3, report_batch_item_failures=True,
+                        maximum_retry_attempts=1)
+    for job in "abc":
+        h.put(job)
+    h.mappings.start()
+    h.settle()
+    assert seen == [["a", "b", "c"], ["b", "c"]]
+    assert h.failures == []
+
+
+def test_mapping_config_from_template_properties() -> None:
+    props = {"BatchSize": 1, "BisectBatchOnFunctionError": False, "EventSourceArn": "arn:s",
+             "DestinationConfig": {"OnFailure": {"Destination": DESTINATION}}, "FunctionName": "f",
+             "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"eventName": ["INSERT"]})}]},
+             "MaximumRecordAgeInSeconds": 21600, "MaximumRetryAttempts": 0, "StartingPosition": "TRIM_HORIZON"}
+    config = MappingConfig.from_properties("id", props)
+    assert config.filters == ({"eventName": ["INSERT"]},)
+    assert (config.batch_size, config.maximum_retry_attempts, config.maximum_record_age) == (1, 0, 21600)
+    assert config.on_failure == DESTINATION and config.starting_position == "TRIM_HORIZON"
+
+
+def test_on_failure_record_without_invocation_has_no_function_error() -> None:
+    from jobkit.engine.streams import StreamEntry
+
+    entry = StreamEntry(0, {"dynamodb": {"SequenceNumber": "1", "ApproximateCreationDateTime": 0.0}}, 0.0)
+    config = MappingConfig(uuid="u", function=FUNCTION, stream_arn="arn:s")
+    record = on_failure_record(config, [entry], "RecordAgeExceeded", None, 0, 10.0, "shardId-1", FUNCTION)
+    assert "functionError" not in record["responseContext"]
+    assert record["DDBStreamBatchInfo"]["approximateArrivalOfFirstRecord"] == "1970-01-01T00:00:00Z"
