@@ -23,10 +23,12 @@ export CDK_HOME := $(ROOT)/.jobkit/cdk-home
 export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(ROOT)/.jobkit/jsii-cache
 export PATH := $(ROOT)/$(VENV)/bin:$(ROOT)/node_modules/.bin:$(PATH)
 
-.PHONY: help setup up down synth lint test test-unit test-stack test-localstack bench clean
+
+.PHONY: help setup up up-localstack down synth lint test test-unit test-stack test-localstack bench clean
 
 help:
-	@echo "make up     start a sandbox (LocalStack's engine on this host until the embedded target lands)"
+	@echo "make up     start a sandbox (jobkit's embedded engine on 127.0.0.1:4566; Ctrl-C stops it)"
+	@echo "make up-localstack   the same stack in LocalStack (Docker where it runs, else on this host)"
 	@echo "make test   lint, synthesize, cfn-lint and run every test"
 	@echo "make synth  write the CloudFormation template to cdk.out/"
 
@@ -54,15 +56,21 @@ lint: setup
 	ruff check .
 	mypy stack handlers jobkit scenarios
 
+# The scenarios run on both targets: the embedded engine (clock sped up) and LocalStack's engine on this host.
+# Both listen on 4566, so they run one after the other.
 test: lint synth
 	cfn-lint
-	$(PY) -m pytest
+	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --ignore=tests/localstack --target embedded
+	$(PY) -m pytest tests/localstack tests/scenarios --target localstack
 
 test-unit: setup
 	$(PY) -m pytest tests/unit tests/stack
 
 up: setup
 	jobkit up
+
+up-localstack: setup
+	jobkit up --target localstack
 
 down: setup
 	jobkit down

@@ -11,7 +11,7 @@ from jobkit.errors import JobkitError
 from jobkit.ui import Ui
 
 TARGETS = ("embedded", "localstack", "aws")
-DEFAULT_TARGET = "localstack"  # until the embedded target lands (issue 10)
+DEFAULT_TARGET = "embedded"
 
 
 class Sandbox(Protocol):
