@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from handlers import runtime
 from handlers.domain.job import InvalidJob, parse_job
-from handlers.domain.processing import process_job, skip_reason
+from handlers.domain.processing import already_settled, process_job, skip_reason
 from handlers.runtime import Invocation
 
 logger = runtime.make_logger()
@@ -40,7 +40,9 @@ def _process_record(record: DynamoDBRecord, invocation: Invocation) -> None:
             f"stream record {sequence_number} has no NewImage: the stream view type must include NEW_IMAGE"
         )
     job = parse_job(image)
-    reason = skip_reason(job, settings.consumer_id)
+    reason = skip_reason(job, settings.consumer_id) or already_settled(
+        invocation.adapters.store, job, settings.consumer_id
+    )
     if reason is not None:
         logger.info("skipping record", extra={"job_id": job.id, "reason": reason})
         return

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from handlers.domain.faults import FaultClock, FaultPlanSource, apply_faults, arm, load_plan
 from handlers.domain.job import Job
-from handlers.domain.locking import StatusWriter, VersionBumper
+from handlers.domain.locking import JobStore, StatusWriter, VersionBumper
 from handlers.domain.run import run_job
 from handlers.domain.status import running, success
 
@@ -30,6 +30,24 @@ def skip_reason(job: Job, consumer: str) -> str | None:
             f"job {job.id!r} already carries a {existing.get('status')!r} status for {consumer!r}: "
             "it was restored (re-drive from file), not submitted through the API"
         )
+    return None
+
+
+TERMINAL = frozenset({"Success", "Failure"})
+
+
+def already_settled(store: JobStore, job: Job, consumer: str) -> str | None:
+    """Why a delivery is a duplicate of one already settled for this consumer, or None.
+
+    Stream records are delivered at least once ("Lambda event source mappings", at-least-once processing):
+    a record delivered again after its job ended for this consumer must not run the job a second time, nor
+    replace the outcome. An earlier attempt's ``Running`` is not settled: a retry goes on.
+    """
+    current = store.get_item(job.id)
+    statuses = (current or {}).get("job_status") or {}
+    status = statuses.get(consumer) if isinstance(statuses, dict) else None
+    if isinstance(status, dict) and status.get("status") in TERMINAL:
+        return f"job {job.id!r} already ended {status['status']!r} for {consumer!r}: a duplicate delivery"
     return None
 
 

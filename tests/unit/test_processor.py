@@ -38,6 +38,18 @@ def test_running_then_success(
     assert jobs_table.stream_statuses("job-1") == [None, "Running", "Success"]
 
 
+def test_a_duplicate_delivery_after_the_job_ended_is_skipped(
+    jobs_table: JobsTable, lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBKIT_TIME_SCALE", "1000")
+    event = insert_event(jobs_table, "job-1", 2)
+    processor.handler(event, lambda_context)
+    processor.handler(event, lambda_context)  # the same record again (at-least-once delivery)
+    assert jobs_table.status("job-1") == {"status": "Success", "results": "I slept for 2 seconds"}
+    assert jobs_table.version("job-1") == 2
+    assert jobs_table.stream_statuses("job-1") == [None, "Running", "Success"]
+
+
 def test_the_job_sleeps_its_seconds_divided_by_the_time_scale(
     jobs_table: JobsTable, lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
 ) -> None:
