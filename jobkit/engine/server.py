@@ -71,6 +71,13 @@ def health_document() -> dict[str, Any]:
     return {"services": dict.fromkeys(SERVICES, "running"), "edition": "community", "version": "jobkit-embedded"}
 
 
+#: moto checks a condition expression and then writes without a lock, so two racing conditional writes can
+#: both succeed (a lost update: the very thing optimistic locking prevents on AWS). Every DynamoDB write of
+#: the engine, over HTTP or in process, runs under this lock.
+DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+DYNAMODB_WRITE_LOCK = threading.Lock()
+
+
 class EngineApp:
     """The WSGI application behind the endpoint."""
 
@@ -91,12 +98,16 @@ class EngineApp:
         environ["CONTENT_LENGTH"] = str(len(body))
         # one account, like LocalStack's default; moto honours this header over the access key
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.account
-        response = self._route(request, body)
+        call = identify(request, body)
+        response = self._route(request, call)
         if response is not None:
             return response(environ, start_response)
+        if call is not None and call.service == "dynamodb" and call.action in DYNAMODB_WRITES:
+            with DYNAMODB_WRITE_LOCK:
+                return list(self.moto(environ, start_response))
         return self.moto(environ, start_response)
 
-    def _route(self, request: Request, body: bytes) -> Response | None:
+    def _route(self, request: Request, call: AwsCall | None) -> Response | None:
         if request.path == "/_localstack/health":
             return Response(json.dumps(health_document()), content_type="application/json")
         if request.path in self.routes:
@@ -106,7 +117,6 @@ class EngineApp:
             if self.api_handler is None:
                 return Response(json.dumps({"message": "no REST API is deployed"}), status=404)
             return self.api_handler(request, *api)
-        call = identify(request, body)
         if call is not None:
             handler = self.interceptors.get((call.service, call.action))
             if handler is not None:
@@ -210,5 +220,9 @@ class MotoCaller:
             SigV4Auth(self._role_credentials(role_arn), service, self.region).add_auth(request)
         environ_headers = dict(request.headers.items())
         environ_headers["x-moto-account-id"] = self.app.account
+        if service == "dynamodb" and action in DYNAMODB_WRITES:
+            with DYNAMODB_WRITE_LOCK:
+                response = self._client.post("/", data=body, headers=environ_headers, base_url=f"https://{host}")
+                return response.status_code, response.get_data()
         response = self._client.post("/", data=body, headers=environ_headers, base_url=f"https://{host}")
         return response.status_code, response.get_data()
