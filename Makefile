@@ -54,7 +54,8 @@ synth: setup
 
 lint: setup
 	ruff check .
-	mypy stack handlers jobkit scenarios
+	mypy stack handlers jobkit scenarios bench
+	bandit -q -c pyproject.toml -r stack handlers jobkit scenarios bench
 
 # The scenarios run on both targets: the embedded engine (clock sped up) and LocalStack's engine on this host.
 # Both listen on 4566, so they run one after the other.
@@ -76,7 +77,7 @@ down: setup
 	jobkit down
 
 bench: setup
-	$(PY) bench/localstack_host.py
+	$(PY) bench/compare.py
 
 clean:
 	rm -rf cdk.out .jobkit .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from xml.etree import ElementTree as ET
+from xml.etree import ElementTree as ET  # nosec B405  # only writes the JUnit report; nothing untrusted is parsed
 
 import scenarios
 from jobkit.client.deployment import Deployment

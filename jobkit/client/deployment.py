@@ -14,7 +14,7 @@ from jobkit.errors import JobkitError
 from stack.settings import STACK_NAME
 
 DEFAULT_OUTPUTS = Path("cdk-outputs.json")
-LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # nosec B105  # dummy keys, local only
 START_HINTS = {
     "localstack": "start it with `jobkit up --target localstack`",
     "embedded": "start it with `jobkit up` (or `make up`)",

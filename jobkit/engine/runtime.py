@@ -74,7 +74,7 @@ class EmbeddedEngine:
         self.app = EngineApp(ACCOUNT)
         self.server = EngineServer(self.app, self.host, self.port)
         self.server.start()
-        url = self.server.url if self.host in ("127.0.0.1", "0.0.0.0") else f"http://{self.host}:{self.server.port}"  # noqa: S104
+        url = self.server.url if self.host in ("127.0.0.1", "0.0.0.0") else f"http://{self.host}:{self.server.port}"  # noqa: S104  # nosec B104  # compares, binds nothing
         try:
             self.registry = TemplateDeployer(Path(template_dir), self._clients(url), account=ACCOUNT,
                                              region=REGION).deploy()
@@ -110,7 +110,7 @@ class EmbeddedEngine:
         return self.server.url
 
     def _clients(self, url: str) -> Any:
-        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test",  # noqa: S106 - local
+        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test",  # noqa: S106  # nosec B106  # local dummy keys
                                 region_name=REGION)
         cache: dict[str, Any] = {}
 

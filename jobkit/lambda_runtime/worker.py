@@ -289,7 +289,7 @@ def _flush_and_mark(token: str, seq: int) -> None:
         try:
             if stream is not None:
                 stream.flush()
-        except Exception:  # noqa: S110 - a function may have closed or replaced its streams
+        except Exception:  # noqa: S110  # nosec B110  # a function may have closed or replaced its streams
             pass
     _write_all(1, f"\x1ejobkit:{token}:{seq}\x1e".encode())
 
