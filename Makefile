@@ -61,8 +61,8 @@ lint: setup
 # Both listen on 4566, so they run one after the other.
 test: lint synth
 	cfn-lint
-	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --ignore=tests/localstack --target embedded
-	$(PY) -m pytest tests/localstack tests/scenarios --target localstack
+	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --ignore=tests/localstack --ignore=tests/differential --target embedded
+	$(PY) -m pytest tests/localstack tests/differential tests/scenarios --target localstack
 
 test-unit: setup
 	$(PY) -m pytest tests/unit tests/stack

@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import string
+import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -449,7 +450,7 @@ class TemplateDeployer:
     def _subscription(self, logical_id: str, props: dict[str, Any]) -> DeployedResource:
         if props["Protocol"] == "lambda":
             # moto would invoke the function itself (in Docker): jobkit's compute plane delivers instead
-            arn = f"{props['TopicArn']}:{secrets.token_hex(16)}"
+            arn = f"{props['TopicArn']}:{uuid.uuid4()}"  # AWS subscription ARNs end in a UUID
         else:
             arn = self.clients("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"],
                                                 Endpoint=props["Endpoint"], ReturnSubscriptionArn=True)[

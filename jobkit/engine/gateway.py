@@ -19,9 +19,11 @@ API Gateway behaviours and where they are documented:
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import re
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -157,6 +159,8 @@ class Gateway:
         request_id = str(uuid.uuid4())
         response = self._handle(request, api_id, stage, path, request_id)
         response.headers["x-amzn-RequestId"] = request_id
+        # REST APIs also answer with the extended request id ($context.extendedRequestId)
+        response.headers["x-amz-apigw-id"] = base64.b64encode(secrets.token_bytes(12)).decode()[:16]
         if self.on_result is not None:
             self.on_result(GatewayResult(api_id, request.method, path, response.status_code, request_id,
                                          response.get_data(as_text=True)))

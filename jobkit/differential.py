@@ -1,0 +1,504 @@
+"""Differential check of the embedded engine against LocalStack's engine (issue 10, "Checked against LocalStack").
+
+The same jobs are driven through both targets; what each hands to the handlers and what the API answers is
+read back through the targets' own AWS APIs (no handler change needed) and compared key for key:
+
+- ``api.*``: status, JSON body and API Gateway's own headers of an accepted ``POST /jobs``, a ``GET`` of that
+  job, and the refusals (unsigned, bad body, wrong content type, unknown id);
+- ``stream_record``: the job's ``INSERT`` as DynamoDB Streams ``GetRecords`` returns it;
+- ``on_failure_record``: the event source mapping's on-failure record (the SNS ``Message``);
+- ``sns_sqs_envelope``: the SNS notification as an SQS subscriber of the same topic gets it;
+- ``sns_lambda_event``: the SNS event the error handler was invoked with (the destination record's
+  ``requestPayload``);
+- ``destination_record`` and ``eventbridge_envelope``: the failed error handler's destination record and the
+  EventBridge envelope around it (from the stack's capture log group ``/jobkit/failed-events``).
+
+:func:`compare` walks two captures: key sets recursively, value types, and values, where values that differ
+naturally between two deployments (ids, ARNs' account and random name suffixes, timestamps, sequence
+numbers, signatures) are compared by shape only (:func:`shape`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from jobkit.client.deployment import Deployment
+from jobkit.client.jobs_api import ApiResponse, JobsApi
+from jobkit.client.waiting import wait_for
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+UNKNOWN_ID = "00000000-0000-0000-0000-000000000000"
+#: Headers API Gateway itself documents on its answers; the rest (Date, Server, Connection, ...) belong to
+#: whichever HTTP server fronts the engine and are not compared.
+COMPARED_HEADER_PREFIXES = ("x-amz", "content-type")
+
+
+# --------------------------------------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One place where the two captures differ: ``path`` as ``a.b[0].c``, each side rendered by :func:`render`."""
+
+    path: str
+    embedded: str
+    localstack: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: embedded {self.embedded} / localstack {self.localstack}"
+
+
+MISSING = "<absent>"
+
+# (name, pattern): a string matching one is compared by the name only; the first match wins.
+_SHAPES: list[tuple[str, re.Pattern[str]]] = [
+    ("<uuid>", re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")),
+    ("<iso-time>", re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?")),
+    ("<x-ray-trace-id>", re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}(?:;.*)?")),
+    ("<digits>", re.compile(r"\d{10,}")),
+]
+# Substitutions applied inside longer strings (ARNs, URLs, messages, stack frames) before they are compared,
+# in this order: per-deployment names first, then ids, account, region.
+_SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "<uuid>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "<iso-time>"),
+    # resource names CloudFormation generates differ per deployment (and per engine's naming scheme)
+    (re.compile(r"(?<=:function:)[A-Za-z0-9_-]+"), "<function>"),
+    (re.compile(r"(?<=:sns:)([a-z0-9-]+:\d{12}:)[A-Za-z0-9_-]+"), r"\1<topic>"),
+    (re.compile(r"(?<=:table/)[A-Za-z0-9_.-]+"), "<table>"),
+    (re.compile(r"(?<=:role/)[A-Za-z0-9_+=,.@-]+"), "<role>"),
+    (re.compile(r"(?<=/restapis/)[a-z0-9]{10}"), "<api-id>"),
+    (re.compile(r"SimpleNotificationService-[0-9a-f]+\.pem"), "SimpleNotificationService-<hex>.pem"),
+    # where the function's code was unpacked is the engine's business; the frames inside it are not
+    (re.compile(r'File "[^"]*?/(handlers/[^"]+)"'), r'File "<code>/\1"'),
+    (re.compile(r"(?<=:)\d{12}(?=:)"), "<account>"),
+    (re.compile(r"(?<=:)[a-z]{2}(?:-[a-z]+)+-\d(?=:)"), "<region>"),
+    (re.compile(r"\b[0-9a-f]{32}\b"), "<hex32>"),
+    (re.compile(r"(?<=-)[0-9a-f]{8}\b"), "<hex8>"),  # the scoped fault plan's name
+    (re.compile(r"\d{10,}"), "<digits>"),
+]
+#: Keys whose string values are opaque per delivery (compared as "non-empty string" only).
+OPAQUE_KEYS = frozenset({"Signature", "x-amz-apigw-id", "x-amzn-requestid", "MessageId", "id", "requestId",
+                         "shardId", "eventID"})
+#: Keys holding DynamoDB Streams sequence numbers: 21 to 40 digits ("StreamRecord", DynamoDB Streams API).
+SEQUENCE_KEYS = frozenset({"SequenceNumber", "startSequenceNumber", "endSequenceNumber"})
+#: Keys whose numeric values are instants (compared by unit: seconds or milliseconds since the epoch).
+TIME_KEYS = frozenset({"ApproximateCreationDateTime", "timestamp", "approximateArrivalOfFirstRecord",
+                       "approximateArrivalOfLastRecord", "time"})
+
+
+def shape(value: Any, key: str = "") -> str:
+    """The form of a value that two deployments must share (the value itself when it is not volatile)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"bool:{value}"
+    if isinstance(value, int | float):
+        kind = type(value).__name__
+        if key in TIME_KEYS or abs(value) >= 1e9:
+            return f"{kind}:<epoch-{'ms' if abs(value) >= 1e11 else 's'}>"
+        return f"{kind}:{value!r}"
+    if isinstance(value, dt.datetime):
+        return "datetime"
+    if isinstance(value, str):
+        if key in OPAQUE_KEYS:
+            return "str:<opaque>" if value else "str:''"
+        if key in SEQUENCE_KEYS:
+            size = len(value) if value.isdigit() else -1
+            return "str:<digits, 21..40>" if 21 <= size <= 40 else f"str:<{size} digits>"
+        for name, pattern in _SHAPES:
+            if pattern.fullmatch(value):
+                return f"str:{name}"
+        text = value
+        for pattern, replacement in _SUBSTITUTIONS:
+            text = pattern.sub(replacement, text)
+        return "str:" + json.dumps(text)[1:-1][:300]
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return f"array[{len(value)}]"
+    return type(value).__name__
+
+
+def render(value: Any, key: str = "") -> str:
+    return MISSING if value is _ABSENT else shape(value, key)
+
+
+_ABSENT = object()
+
+
+def compare(a: Any, b: Any, path: str = "") -> list[Difference]:
+    """Differences of ``b`` (LocalStack) from ``a`` (embedded): missing or extra keys (recursively), types,
+    lengths of arrays, and values compared by :func:`shape`."""
+    key = path.rsplit(".", 1)[-1].split("[", 1)[0] if path else ""
+    if isinstance(a, dict) and isinstance(b, dict):
+        found: list[Difference] = []
+        for name in sorted(set(a) | set(b), key=str):
+            sub = f"{path}.{name}" if path else str(name)
+            if name not in b:
+                found.append(Difference(sub, render(a[name], str(name)), MISSING))
+            elif name not in a:
+                found.append(Difference(sub, MISSING, render(b[name], str(name))))
+            else:
+                found.extend(compare(a[name], b[name], sub))
+        return found
+    if isinstance(a, list) and isinstance(b, list):
+        found = []
+        if len(a) != len(b):
+            found.append(Difference(path, f"array[{len(a)}]", f"array[{len(b)}]"))
+        for index, (x, y) in enumerate(zip(a, b, strict=False)):
+            found.extend(compare(x, y, f"{path}[{index}]"))
+        return found
+    left, right = shape(a, key), shape(b, key)
+    return [] if left == right else [Difference(path, left, right)]
+
+
+# ---------------------------------------------------------------------------------------------- collection
+
+
+def decode_json_strings(value: Any) -> Any:
+    """Strings that hold a JSON object are compared as the object (SNS ``Message``, log lines)."""
+    if isinstance(value, dict):
+        return {k: decode_json_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_json_strings(v) for v in value]
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return decode_json_strings(json.loads(value))
+        except ValueError:
+            return value
+    return value
+
+
+def api_answer(answer: ApiResponse) -> dict[str, Any]:
+    """Status, body and API Gateway's own headers (names lower-cased) of one answer."""
+    headers = {name.lower(): value for name, value in answer.headers.items()
+               if name.lower().startswith(COMPARED_HEADER_PREFIXES)}
+    return {"status": answer.status, "body": answer.body if answer.body is not None else answer.text,
+            "headers": headers}
+
+
+@dataclass
+class Probe:
+    """A subscription of an SQS queue to consumer 1's error-handling topic, made before any job is driven."""
+
+    deployment: Deployment
+    queue_url: str = ""
+
+    def subscribe(self) -> Probe:
+        sqs, sns = self.deployment.client("sqs"), self.deployment.client("sns")
+        self.queue_url = sqs.create_queue(QueueName=f"jobkit-differential-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
+                                             AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=self.deployment["ErrorHandlingTopic1Arn"], Protocol="sqs", Endpoint=queue_arn)
+        return self
+
+    def messages(self) -> list[dict[str, Any]]:
+        sqs = self.deployment.client("sqs")
+        answer = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                     VisibilityTimeout=0)
+        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+    def delete(self) -> None:
+        self.deployment.client("sqs").delete_queue(QueueUrl=self.queue_url)
+
+
+def stream_records(deployment: Deployment) -> list[dict[str, Any]]:
+    """Every record of the jobs table's stream, from the trim horizon of each shard."""
+    ddb, streams = deployment.client("dynamodb"), deployment.client("dynamodbstreams")
+    arn = ddb.describe_table(TableName=deployment["JobsTableName"])["Table"]["LatestStreamArn"]
+    found: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for _ in range(50):  # bounded: an open shard always answers with a next iterator
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            found.extend(page["Records"])
+            iterator = page.get("NextShardIterator")
+            if not iterator or not page["Records"]:
+                break
+    return found
+
+
+def _job_id_of(record: dict[str, Any]) -> str | None:
+    value = record.get("dynamodb", {}).get("Keys", {}).get("id", {}).get("S")
+    return str(value) if value is not None else None
+
+
+def failed_events(deployment: Deployment) -> list[dict[str, Any]]:
+    """The EventBridge events the stack's capture rule wrote to ``/jobkit/failed-events``."""
+    logs = deployment.client("logs")
+    group = deployment["FailedJobsEventLogGroupName"]
+    events: list[dict[str, Any]] = []
+    try:
+        pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+        for page in pages:
+            for event in page.get("events", []):
+                try:
+                    events.append(json.loads(event["message"]))
+                except ValueError:
+                    continue
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+    return events
+
+
+@dataclass
+class Jobs:
+    """The job ids driven on one target."""
+
+    happy: str
+    refused: str
+    handler_fault: str
+
+
+def drive(deployment: Deployment, api: JobsApi, fault_plan: str) -> tuple[Jobs, dict[str, Any]]:
+    """Submits the three jobs and asks the API's refusals; returns the ids and the API's answers."""
+    happy_answer = api.request("POST", "jobs", json.dumps({"seconds": 1}), headers=JSON_HEADERS)
+    jobs = Jobs(
+        happy=str(happy_answer.body["id"]),
+        refused=api.submit(301),
+        handler_fault=api.submit(301, fault=fault_plan),
+    )
+    answers = {
+        "post_accepted": api_answer(happy_answer),
+        "unsigned": api_answer(api.request("GET", f"jobs/{UNKNOWN_ID}", sign=False)),
+        "bad_body": api_answer(api.request("POST", "jobs", json.dumps({"seconds": 0}), headers=JSON_HEADERS)),
+        "not_json": api_answer(api.request("POST", "jobs", "seconds=1", headers=JSON_HEADERS)),
+        "wrong_content_type": api_answer(api.request("POST", "jobs", "seconds=1",
+                                                     headers={"Content-Type": "text/plain"})),
+        "unknown_id": api_answer(api.get(UNKNOWN_ID)),
+    }
+    return jobs, answers
+
+
+def _strip(value: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if k not in keys}
+
+
+def collect(deployment: Deployment, api: JobsApi, probe: Probe, fault_plan: str, timeout: float = 40) -> dict[str, Any]:
+    """Drives the jobs on one target and returns what it handed to the handlers and what the API answered."""
+    jobs, answers = drive(deployment, api, fault_plan)
+    consumers = deployment.consumer_ids()
+    api.wait_for_statuses(jobs.happy, dict.fromkeys(consumers, "Success"), timeout=timeout)
+    answers["get_succeeded"] = api_answer(api.get(jobs.happy))
+    api.wait_for_statuses(jobs.refused, dict.fromkeys(consumers, "Failure"), timeout=timeout)
+    answers["get_failed"] = api_answer(api.get(jobs.refused))
+
+    records = {r["dynamodb"]["SequenceNumber"]: r for r in stream_records(deployment)}
+    refused_insert = next(r for r in records.values()
+                          if r["eventName"] == "INSERT" and _job_id_of(r) == jobs.refused)
+    refused_sequence = refused_insert["dynamodb"]["SequenceNumber"]
+
+    def refused_notification(seen: list[dict[str, Any]]) -> dict[str, Any] | None:
+        for envelope in seen:
+            message = decode_json_strings(envelope.get("Message"))
+            info = message.get("DDBStreamBatchInfo", {}) if isinstance(message, dict) else {}
+            if info.get("startSequenceNumber") == refused_sequence:
+                return envelope
+        return None
+
+    received: list[dict[str, Any]] = []
+
+    def poll() -> dict[str, Any] | None:
+        received.extend(probe.messages())
+        return refused_notification(received)
+
+    notification = wait_for(poll, lambda found: found is not None, timeout=timeout,
+                            describe="the refused job's on-failure record in the SQS probe")
+    assert notification is not None
+    function_1 = deployment["ErrorHandler1FunctionName"]
+
+    def fault_envelope() -> dict[str, Any] | None:
+        for event in failed_events(deployment):
+            detail = event.get("detail", {})
+            payload = json.dumps(detail.get("requestPayload", {}))
+            arn = detail.get("requestContext", {}).get("functionArn", "")
+            if function_1 in arn and _payload_job(deployment, payload, records) == jobs.handler_fault:
+                return event
+        return None
+
+    envelope = wait_for(fault_envelope, lambda found: found is not None, timeout=timeout,
+                        describe="the failed error handler's event in /jobkit/failed-events")
+    assert envelope is not None
+    happy_insert = records_of(records.values(), jobs.happy)
+    detail = envelope["detail"]
+    sns_lambda_event = decode_json_strings(detail.get("requestPayload"))
+    return {
+        "api": answers,
+        "stream_record": happy_insert,
+        "on_failure_record": decode_json_strings(notification["Message"]),
+        "sns_sqs_envelope": _strip(notification, "Message"),
+        "sns_lambda_event": sns_lambda_event,
+        "destination_record": _strip(detail, "requestPayload"),
+        "eventbridge_envelope": _strip(envelope, "detail"),
+    }
+
+
+def records_of(records: Iterable[dict[str, Any]], job_id: str) -> dict[str, Any] | None:
+    return next((r for r in records if r.get("eventName") == "INSERT" and _job_id_of(r) == job_id), None)
+
+
+_SEQUENCE = re.compile(r'"startSequenceNumber":\s*"(\d+)"')
+
+
+def _payload_job(deployment: Deployment, payload: str, records: dict[str, dict[str, Any]]) -> str | None:
+    """The job of an SNS event (the on-failure record's start sequence number, looked up in the stream)."""
+    match = _SEQUENCE.search(payload.replace('\\"', '"'))
+    if not match:
+        return None
+    record = records.get(match.group(1))
+    if record is None:
+        records.update({r["dynamodb"]["SequenceNumber"]: r for r in stream_records(deployment)})
+        record = records.get(match.group(1))
+    return _job_id_of(record) if record else None
+
+
+
+
+# ------------------------------------------------------------------------------------- known differences
+
+GATEWAY_RESPONSES = "https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html"
+PASSTHROUGH = "https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-passthrough-behaviors.html"
+IAM_AUTH = "https://docs.aws.amazon.com/apigateway/latest/developerguide/permissions.html"
+CONTEXT_VARIABLES = "https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html"
+XRAY_APIGW = "https://docs.aws.amazon.com/xray/latest/devguide/xray-services-apigateway.html"
+STREAM_RECORD = "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html"
+ITEM_SIZES = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html"
+DDB_ON_FAILURE = "https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html"
+SNS_EVENT = "https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html"
+SNS_FORMAT = "https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html"
+SNS_SIGNATURES = "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html"
+ASYNC_RECORDS = "https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html"
+
+
+@dataclass(frozen=True)
+class KnownDifference:
+    """One row of the table: ``path`` is a glob over :class:`Difference` paths (``*`` spans dots)."""
+
+    path: str
+    embedded: str
+    localstack: str
+    aws: str  # which side AWS's documentation supports: "embedded", "localstack", "neither" or "undecided"
+    reason: str
+    source: str
+
+    def matches(self, found: Difference) -> bool:
+        return (fnmatchcase(found.path, self.path.replace("[", "[[]")) and found.embedded == self.embedded
+                and found.localstack == self.localstack)
+
+
+KNOWN_DIFFERENCES: list[KnownDifference] = [
+    KnownDifference(
+        "api.unsigned.status", "int:403", "int:404", "embedded",
+        "LocalStack's free engine does not enforce AWS_IAM on API Gateway: the unsigned GET is served (404 for "
+        "the unknown id); AWS refuses it with MISSING_AUTHENTICATION_TOKEN, 403",
+        f"{GATEWAY_RESPONSES} ; {IAM_AUTH}"),
+    KnownDifference(
+        "api.unsigned.body.message", "str:Missing Authentication Token", "str:Job not found", "embedded",
+        "as above: the default body of MISSING_AUTHENTICATION_TOKEN on AWS; LocalStack answers the integration's",
+        GATEWAY_RESPONSES),
+    KnownDifference(
+        "api.unsigned.headers.x-amzn-errortype", "str:MissingAuthenticationTokenException", MISSING, "embedded",
+        "as above: gateway responses carry x-amzn-ErrorType; LocalStack answered from the integration",
+        GATEWAY_RESPONSES),
+    KnownDifference(
+        "api.wrong_content_type.status", "int:415", "int:400", "embedded",
+        "POST with Content-Type text/plain: the integration has passthrough NEVER and only an application/json "
+        "template, so AWS answers UNSUPPORTED_MEDIA_TYPE (415); LocalStack validates the body against the "
+        "application/json model and answers BAD_REQUEST_BODY (400)",
+        f"{PASSTHROUGH} ; {GATEWAY_RESPONSES}"),
+    KnownDifference(
+        "api.wrong_content_type.body.message", "str:Unsupported Media Type", "str:Invalid request body",
+        "embedded", "as above (default messages of UNSUPPORTED_MEDIA_TYPE and BAD_REQUEST_BODY)",
+        GATEWAY_RESPONSES),
+    KnownDifference(
+        "api.wrong_content_type.headers.x-amzn-errortype", "str:UnsupportedMediaTypeException",
+        "str:BadRequestException", "embedded", "as above", GATEWAY_RESPONSES),
+    KnownDifference(
+        "api.*.headers.x-amzn-trace-id", MISSING, "str:<x-ray-trace-id>", "undecided",
+        "LocalStack adds an X-Ray trace header to answers that reached the integration; on AWS API Gateway "
+        "passes X-Amzn-Trace-Id when X-Ray tracing is on for the stage, which this stack does not turn on",
+        XRAY_APIGW),
+    KnownDifference(
+        "*SequenceNumber", "str:<digits, 21..40>", "str:<56 digits>", "embedded",
+        "DynamoDB Streams sequence numbers are 21 to 40 characters; LocalStack's streams run on a Kinesis "
+        "emulator and hand out Kinesis' 56-digit numbers (in the stream record and in the on-failure record's "
+        "DDBStreamBatchInfo alike)",
+        f"{STREAM_RECORD} ; {DDB_ON_FAILURE}"),
+    KnownDifference(
+        "stream_record.dynamodb.SizeBytes", "int:185", "int:113", "localstack",
+        "AWS documents SizeBytes only as 'the size of the stream record, in bytes' and sizes items by attribute "
+        "names plus values (numbers by significant digits); the embedded engine counts the compact JSON of "
+        "Keys + NewImage (type tags, quotes and braces included), LocalStack's DynamoDB Local is close to "
+        "AWS's item-size rules. Nothing in jobkit reads SizeBytes; engine fix recommended",
+        f"{STREAM_RECORD} ; {ITEM_SIZES}"),
+    KnownDifference(
+        "sns_lambda_event.Records[0].Sns.UnsubscribeUrl",
+        "str:https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
+        "<account>:<topic>:<uuid>",
+        "str:http://localhost.localstack.cloud:4566/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
+        "<account>:<topic>:<uuid>", "neither",
+        "the host is naturally each engine's own (AWS: https://sns.<region>.amazonaws.com)",
+        SNS_EVENT),
+    KnownDifference(
+        "sns_*.SigningCert*", "str:https://sns.us-east-1.amazonaws.com/SimpleNotificationService-<hex>.pem",
+        "str:http://localhost.localstack.cloud:4566/_aws/sns/SimpleNotificationService-<hex>.pem", "embedded",
+        "the certificate URL names AWS's SNS endpoint on AWS (as the embedded engine and moto write it); "
+        "LocalStack serves its own certificate. Nothing in jobkit verifies signatures",
+        f"{SNS_FORMAT} ; {SNS_SIGNATURES}"),
+    KnownDifference(
+        "sns_sqs_envelope.UnsubscribeURL",
+        "str:https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
+        "<account>:<topic>:<uuid>",
+        "str:http://localhost.localstack.cloud:4566/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
+        "<account>:<topic>:<uuid>", "embedded",
+        "the endpoint host, as above (moto delivers to SQS subscribers; it writes a fixed subscription id, "
+        "which the shape comparison does not see)",
+        SNS_FORMAT),
+    KnownDifference(
+        "sns_sqs_envelope.SignatureVersion", "str:2", "str:1", "localstack",
+        "SNS signs with SignatureVersion 1 (SHA1) unless the topic's SignatureVersion attribute is 2; moto, "
+        "which delivers to the embedded engine's SQS subscribers, always writes 2. The Lambda event the error "
+        "handler gets says 1 on both",
+        SNS_SIGNATURES),
+    KnownDifference(
+        "eventbridge_envelope.resources", "array[2]", "array[1]", "undecided",
+        "the destination's EventBridge envelope: the embedded engine lists [event bus ARN, function ARN with "
+        ":$LATEST], LocalStack only the function ARN without qualifier. The page shows the destination record "
+        "(detail), not the envelope's resources; nothing in the stack matches on resources",
+        ASYNC_RECORDS),
+    KnownDifference(
+        "eventbridge_envelope.resources[0]", "str:arn:aws:events:<region>:<account>:event-bus/FailedJobsEventBus",
+        "str:arn:aws:lambda:<region>:<account>:function:<function>", "undecided", "as above", ASYNC_RECORDS),
+]
+
+
+def unexplained(found: list[Difference], known: list[KnownDifference] = KNOWN_DIFFERENCES) -> list[Difference]:
+    """Differences no row of the table explains."""
+    return [d for d in found if not any(k.matches(d) for k in known)]
+
+
+def stale(found: list[Difference], known: list[KnownDifference] = KNOWN_DIFFERENCES) -> list[KnownDifference]:
+    """Rows of the table that no found difference matches any more."""
+    return [k for k in known if not any(k.matches(d) for d in found)]
+
+
+def markdown_table(known: list[KnownDifference] = KNOWN_DIFFERENCES) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| path | embedded | LocalStack | AWS's documentation supports | reason | source |",
+             "|---|---|---|---|---|---|"]
+    for k in known:
+        sources = " ; ".join(f"<{s.strip()}>" for s in k.source.split(";"))
+        lines.append(f"| `{cell(k.path)}` | `{cell(k.embedded)}` | `{cell(k.localstack)}` | {k.aws} | "
+                     f"{cell(k.reason)} | {sources} |")
+    return "\n".join(lines) + "\n"
