@@ -67,6 +67,7 @@ class LambdaService:
                 memory_size=int(props.get("MemorySize", 128)),
                 environment=self._environment(props, resource.physical_id),
                 function_arn=resource.attributes["Arn"],
+                time_scale=clock.scale,
             )
             reserved = props.get("ReservedConcurrentExecutions")
             local = LocalFunction(config, max_concurrency=int(reserved) if reserved else max_concurrency)

@@ -37,6 +37,13 @@ class FunctionConfig:
     function_arn: str | None = None
     version: str = "$LATEST"
     init_timeout: float = 10.0
+    #: a sped-up sandbox clock (jobkit's embedded engine): the timeout is enforced after ``timeout /
+    #: time_scale`` real seconds and still reported as ``timeout`` ("Task timed out after 15.00 seconds")
+    time_scale: float = 1.0
+
+    @property
+    def real_timeout(self) -> float:
+        return self.timeout / self.time_scale if self.time_scale > 0 else self.timeout
 
     @property
     def region(self) -> str:

@@ -159,7 +159,7 @@ class LocalFunction:
             worker = environment.worker
             if not worker.started:
                 # On Lambda a failed or slow Init is retried within the invocation, with the function's timeout.
-                init = worker.start(time.monotonic() + self._config.init_timeout + self._config.timeout)
+                init = worker.start(time.monotonic() + self._config.init_timeout + self._config.real_timeout)
                 if init.outcome is not Outcome.OK:
                     return self._init_failure_result(request_id, init, carried)
             init_ms = worker.pending_init_ms
@@ -173,7 +173,7 @@ class LocalFunction:
                 client_context=client_context,
                 cognito_identity=cognito_identity,
             )
-            outcome = worker.invoke(request, self._config.timeout)
+            outcome = worker.invoke(request, self._config.real_timeout)
             self._last_output = worker.recent_output()
             healthy = outcome.outcome in (Outcome.OK, Outcome.ERROR)
             return self._invocation_result(request_id, init_prefix, init_ms, outcome, worker)

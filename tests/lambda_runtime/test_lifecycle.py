@@ -215,3 +215,17 @@ def test_stop_interrupts_a_running_invocation(make_function: MakeFunction, tmp_p
 
     assert not running.is_alive()
     assert outcome and outcome[0].error_type == "Runtime.ExitError"
+
+
+def test_a_sped_up_clock_enforces_the_timeout_sooner_and_reports_the_configured_one(
+    make_function: MakeFunction,
+) -> None:
+    function = make_function({"app.py": COUNTER}, timeout=4, time_scale=8)
+    assert _invoke(function).json()["count"] == 1
+    request_id = new_request_id()
+    started = time.monotonic()
+    result = function.invoke(json.dumps({"sleep": 30}).encode(), request_id)
+    elapsed = time.monotonic() - started
+    assert 0.5 <= elapsed < 3.0  # 4 s of sandbox time at 8x
+    assert result.timed_out
+    assert result.json()["errorMessage"] == f"RequestId: {request_id} Error: Task timed out after 4.00 seconds"
