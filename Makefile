@@ -24,7 +24,7 @@ export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(ROOT)/.jobkit/jsii-cache
 export PATH := $(ROOT)/$(VENV)/bin:$(ROOT)/node_modules/.bin:$(PATH)
 
 
-.PHONY: help setup up up-localstack down synth lint test test-unit test-stack test-localstack bench clean
+.PHONY: help setup up up-localstack down synth lint test test-unit bench soak clean
 
 help:
 	@echo "make up     start a sandbox (jobkit's embedded engine on 127.0.0.1:4566; Ctrl-C stops it)"
@@ -61,7 +61,10 @@ lint: setup
 # Both listen on 4566, so they run one after the other.
 test: lint synth
 	cfn-lint
-	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --ignore=tests/localstack --ignore=tests/differential --target embedded
+	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --target embedded \
+	  --ignore=tests/localstack --ignore=tests/differential --ignore=tests/reliability
+	# the short soak, hostile input and fuzzing: an engine of their own (moto's state is per process)
+	$(PY) -m pytest tests/reliability
 	$(PY) -m pytest tests/localstack tests/differential tests/scenarios --target localstack
 
 test-unit: setup
@@ -78,6 +81,12 @@ down: setup
 
 bench: setup
 	$(PY) bench/compare.py
+
+# 10,000 jobs on the embedded engine and 1,000 on LocalStack's host engine, faults and a replay included
+soak: setup
+	$(PY) scripts/soak.py --jobs 10000 --target embedded --time-scale 20
+	jobkit up --target localstack --runtime host --detach
+	$(PY) scripts/soak.py --jobs 1000 --target localstack; status=$$?; jobkit down --target localstack --runtime host; exit $$status
 
 clean:
 	rm -rf cdk.out .jobkit .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ send them back to the error handler that failed, which then records the job's ``
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,8 @@ from jobkit.errors import JobkitError
 from jobkit.failed_events import FailedEvent, job_of, list_failed, read_jsonl
 
 RESTORED = "Restored"
+#: CDK names the error handlers ``<stack>-ErrorHandler<N>Function<hash>-<suffix>``; the suffix differs per deployment
+_HANDLER = re.compile(r"ErrorHandler(\d+)Function")
 
 
 @dataclass
@@ -115,10 +118,36 @@ def restore_jobs(deployment: Deployment, events: list[FailedEvent]) -> list[str]
     return restored
 
 
+def retarget(deployment: Deployment, event: dict[str, Any], arns: dict[str, str]) -> dict[str, Any]:
+    """The event as this deployment's error handler for the same consumer would have sent it.
+
+    An export names the error handler of the environment that captured it (another account, or a sandbox
+    since restarted, whose function names end differently); the re-drive rules match this deployment's own.
+    """
+    document = json.loads(json.dumps(event))
+    context = document.get("detail", {}).get("requestContext", {})
+    original = str(context.get("functionArn", ""))
+    match = _HANDLER.search(original)
+    if not match:
+        return document
+    name = deployment.outputs.get(f"ErrorHandler{match.group(1)}FunctionName")
+    if not name:
+        raise JobkitError(f"this deployment has no error handler {match.group(1)} for an exported event")
+    if name not in arns:
+        arns[name] = deployment.client("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    base = original.split(":function:")[0] + ":function:" + original.split(":function:")[1].split(":")[0]
+    qualifier = original[len(base):]
+    context["functionArn"] = arns[name] + qualifier
+    document["resources"] = [arns[name] + r[len(base):] if r.startswith(base) else r
+                             for r in document.get("resources", [])]
+    return document
+
+
 def replay_file(deployment: Deployment, path: Path, *, say: Callable[[str], None] = lambda _: None,
                 timeout: float = 120) -> ReplayResult:
     """Re-drives exported failures into this target: restore their jobs, put them on the bus, replay them."""
-    events = read_jsonl(path)
+    arns: dict[str, str] = {}
+    events = [FailedEvent(retarget(deployment, e.event, arns)) for e in read_jsonl(path)]
     if not events:
         raise JobkitError(f"{path} holds no events")
     restored = restore_jobs(deployment, events)

@@ -184,6 +184,9 @@ class Gateway:
             if denied is not None:
                 return denied
         body = request.get_data()
+        if len(body) > MAX_PAYLOAD_BYTES:
+            # "Amazon API Gateway quotas": payload size 10 MB; the REQUEST_TOO_LARGE gateway response is a 413
+            return refusal(413, "RequestTooLargeException", "Request Too Long")
         content_type = (request.mimetype or DEFAULT_CONTENT_TYPE).lower()
         parameters = {
             "path": path_params,
@@ -247,7 +250,8 @@ class Gateway:
         try:
             document = json.loads(body or b"null")
             jsonschema.Draft4Validator(api.models[model_name]).validate(document)
-        except (json.JSONDecodeError, UnicodeDecodeError, jsonschema.ValidationError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, jsonschema.ValidationError):
+            # RecursionError: JSON nested deeper than the parser goes is as invalid a body as any
             return refusal(400, "BadRequestException", "Invalid request body")
         return None
 
@@ -310,6 +314,9 @@ def select_integration_response(responses: list[dict[str, Any]], status: str) ->
         elif re.fullmatch(pattern, status):
             return response
     return default
+
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
 
 def refusal(status: int, error_type: str, message: str) -> Response:

@@ -121,6 +121,12 @@ class EngineApp:
             handler = self.interceptors.get((call.service, call.action))
             if handler is not None:
                 return handler(request, call)
+        if request.path.startswith("/restapis/") and (call is None or call.service == "execute-api"):
+            # a caller of the API (not of API Gateway's control plane) on a path the API does not serve:
+            # API Gateway answers it like an unsigned request
+            return Response(json.dumps({"message": "Missing Authentication Token"}), status=403,
+                            content_type="application/json",
+                            headers={"x-amzn-ErrorType": "MissingAuthenticationTokenException"})
         return None
 
     @staticmethod
