@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import threading
 import time
 import traceback
@@ -52,7 +53,10 @@ def _add_and_notify(self: StreamShard, old: Any, new: Any) -> None:
         with _listeners_lock:
             listeners = list(_listeners)
         for listener in listeners:
-            listener(self, self.items[-1])
+            try:
+                listener(self, self.items[-1])
+            except Exception:  # a listener's bug must never fail the write that moto already made
+                logging.getLogger(__name__).exception("stream listener failed")
 
 
 def add_stream_listener(listener: StreamListener) -> None:
@@ -364,6 +368,10 @@ class StreamMappings:
                         for c in configs if c.enabled]
 
     def _on_append(self, shard: StreamShard, item: Any) -> None:
+        # the hook sees every moto stream of the process (other engines', tests' own mock_aws tables)
+        table = getattr(getattr(shard, "table", None), "name", None)
+        if table not in {poller.table_name for poller in self.pollers}:
+            return
         created = self.clock.now()
         correct_record(item.record, time.time(), self.region)
         if self.on_record is not None:
