@@ -30,7 +30,7 @@ scenarios_app = typer.Typer(no_args_is_help=True, help="List and run the fault s
 failed_app = typer.Typer(no_args_is_help=True, help="Failed events captured from FailedJobsEventBus.")
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(failed_app, name="failed-events")
-out = Console()
+out = Console(soft_wrap=True)
 ui = Ui()
 
 TargetOption = Annotated[str, typer.Option("--target", "-t", help=f"one of {', '.join(TARGETS)}")]
