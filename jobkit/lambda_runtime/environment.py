@@ -21,6 +21,9 @@ DEFAULT_ACCOUNT = "000000000000"
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
+MIN_SCALED_TIMEOUT = 3.0
+
+
 @dataclass(frozen=True)
 class FunctionConfig:
     """One function (version) as the local runtime needs it. `timeout` and `memory_size` as in Lambda's
@@ -38,12 +41,15 @@ class FunctionConfig:
     version: str = "$LATEST"
     init_timeout: float = 10.0
     #: a sped-up sandbox clock (jobkit's embedded engine): the timeout is enforced after ``timeout /
-    #: time_scale`` real seconds and still reported as ``timeout`` ("Task timed out after 15.00 seconds")
+    #: time_scale`` real seconds, never less than ``MIN_SCALED_TIMEOUT`` (the function's own work is not sped
+    #: up, only its sleeps), and still reported as ``timeout`` ("Task timed out after 15.00 seconds")
     time_scale: float = 1.0
 
     @property
     def real_timeout(self) -> float:
-        return self.timeout / self.time_scale if self.time_scale > 0 else self.timeout
+        if self.time_scale <= 1:
+            return self.timeout
+        return max(self.timeout / self.time_scale, min(self.timeout, MIN_SCALED_TIMEOUT))
 
     @property
     def region(self) -> str:

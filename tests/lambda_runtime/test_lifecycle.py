@@ -220,12 +220,21 @@ def test_stop_interrupts_a_running_invocation(make_function: MakeFunction, tmp_p
 def test_a_sped_up_clock_enforces_the_timeout_sooner_and_reports_the_configured_one(
     make_function: MakeFunction,
 ) -> None:
-    function = make_function({"app.py": COUNTER}, timeout=4, time_scale=8)
+    function = make_function({"app.py": COUNTER}, timeout=16, time_scale=8)
     assert _invoke(function).json()["count"] == 1
     request_id = new_request_id()
     started = time.monotonic()
     result = function.invoke(json.dumps({"sleep": 30}).encode(), request_id)
     elapsed = time.monotonic() - started
-    assert 0.5 <= elapsed < 3.0  # 4 s of sandbox time at 8x
+    assert 2.0 <= elapsed < 5.0  # 16 s of sandbox time at 8x
     assert result.timed_out
-    assert result.json()["errorMessage"] == f"RequestId: {request_id} Error: Task timed out after 4.00 seconds"
+    assert result.json()["errorMessage"] == f"RequestId: {request_id} Error: Task timed out after 16.00 seconds"
+
+
+def test_a_sped_up_clock_never_leaves_a_function_less_than_3_real_seconds(make_function: MakeFunction) -> None:
+    function = make_function({"app.py": COUNTER}, timeout=15, time_scale=20)
+    request_id = new_request_id()
+    started = time.monotonic()
+    result = function.invoke(json.dumps({"sleep": 30}).encode(), request_id)
+    assert result.timed_out
+    assert 3.0 <= time.monotonic() - started < 6.0  # not 0.75 s: the function's own work is not sped up

@@ -11,8 +11,6 @@ import importlib.util
 import sys
 from types import ModuleType
 
-import pytest
-
 from tests.reliability.conftest import ROOT, Sandbox
 
 JOBS = 300
@@ -27,12 +25,6 @@ def _soak_module() -> ModuleType:
     return module
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "intermittent finding (2 of 6 runs, both after test_hostile_input on the same engine): one job ends with a "
-    "consumer the plan does not fault at Failure 'RetryAttemptsExhausted (function error: Unhandled, "
-    "invocations: 1)', no Running written first (version 3): its processor failed before the handler's own "
-    "try/except (which logs 'processing failed'), i.e. in runtime.start or the engine's Lambda runtime. Not "
-    "strict because it does not reproduce every run; the printed report names the job."))
 def test_short_soak_loses_nothing_and_writes_nothing_twice(sandbox: Sandbox) -> None:
     soak = _soak_module()
     report = soak.run_soak(sandbox.deployment, JOBS, workers=16, timeout=90, say=print)
