@@ -39,9 +39,8 @@ def rss_mb(pids: set[int]) -> float:
 
 
 def descendants(root: int) -> set[int]:
-    """The process and every descendant, and the process groups/sessions it started (workers, Java, Node)."""
+    """The process and every descendant (function workers, Java, Node), by parent pid."""
     children: dict[int, list[int]] = {}
-    sessions: dict[int, int] = {}
     for status in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = status.read_text().rsplit(")", 1)[1].split()
@@ -49,7 +48,6 @@ def descendants(root: int) -> set[int]:
             continue
         pid = int(status.parent.name)
         children.setdefault(int(fields[1]), []).append(pid)
-        sessions[pid] = int(fields[3])
     found, todo = set(), [root]
     while todo:
         pid = todo.pop()

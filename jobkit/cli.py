@@ -45,14 +45,9 @@ def _check_target(target: str) -> str:
 
 def _deployment(target: str | None, outputs: Path) -> Deployment:
     deployment = Deployment.load(outputs, target=target)
-    if deployment.is_local:
-        import requests
-
-        try:
-            requests.get(f"{deployment.endpoint_url}/_localstack/health", timeout=3)
-        except requests.RequestException as exc:
-            raise JobkitError(f"target {deployment.target} at {deployment.endpoint_url} is not up",
-                              f"start it with `jobkit up --target {deployment.target}`") from exc
+    if not deployment.answers():
+        raise JobkitError(f"target {deployment.target} at {deployment.endpoint_url} is not up",
+                          f"start it with `jobkit up --target {deployment.target}`")
     return deployment
 
 

@@ -13,9 +13,8 @@ captured it still has the record. That is what lets a sandbox that never saw the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +82,9 @@ def list_failed(deployment: Deployment, since: datetime | None = None,
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-    seen: set[str] = set()
-    unique = [e for e in found if not (e.id in seen or seen.add(e.id))]  # type: ignore[func-returns-value]
-    return sorted(unique, key=lambda e: e.time)
+    # a rule's delivery to the log group is at least once: keep one entry per event id
+    unique = {e.id: e for e in found}
+    return sorted(unique.values(), key=lambda e: e.time)
 
 
 def read_stream_record(deployment: Deployment, batch_info: dict[str, Any]) -> dict[str, Any] | None:
@@ -151,11 +150,3 @@ def read_jsonl(path: Path) -> list[FailedEvent]:
             raise JobkitError(f"{path}:{number} is not an EventBridge event (no detail/detail-type)")
         events.append(FailedEvent(document))
     return events
-
-
-def iter_times(events: list[FailedEvent]) -> Iterator[datetime]:
-    for event in events:
-        try:
-            yield datetime.fromisoformat(event.time.replace("Z", "+00:00"))
-        except ValueError:
-            yield datetime.now(UTC)

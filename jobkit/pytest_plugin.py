@@ -37,16 +37,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _running(outputs: Path, target: str) -> Deployment | None:
     """The deployment in the outputs file, if it is on this target and answers."""
-    import requests
-
     try:
         deployment = Deployment.load(outputs, target=target)
     except JobkitError:
         return None
     if not deployment.is_local:
         return deployment
+    if not deployment.answers(timeout=2):
+        return None
     try:
-        requests.get(f"{deployment.endpoint_url}/_localstack/health", timeout=2).raise_for_status()
         deployment.client("cloudformation").describe_stacks(StackName="JobsStack")
     except Exception:
         return None

@@ -49,8 +49,7 @@ def archive_event_count(deployment: Deployment, name: str | None = None) -> int:
 
 def replay_archive(deployment: Deployment, *, since: datetime | None = None, until: datetime | None = None,
                    archive: str | None = None, say: Callable[[str], None] = lambda _: None,
-                   timeout: float = 120, consumer_of: Callable[[FailedEvent], str | None] | None = None,
-                   ) -> ReplayResult:
+                   timeout: float = 120) -> ReplayResult:
     """Starts a replay of ``[since, until]``, waits for it to complete and for each job's outcome."""
     events = deployment.client("events")
     described = _archive(deployment, archive)

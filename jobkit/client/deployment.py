@@ -63,6 +63,17 @@ class Deployment:
             credentials = dict(LOCAL_CREDENTIALS)
         return boto3.Session(region_name=self.region, **credentials)
 
+    def answers(self, timeout: float = 3.0) -> bool:
+        """Whether a local target's endpoint answers its health check (a deployment on AWS always does)."""
+        if not self.is_local:
+            return True
+        import requests
+
+        try:
+            return requests.get(f"{self.endpoint_url}/_localstack/health", timeout=timeout).ok
+        except requests.RequestException:
+            return False
+
     def client(self, service: str, session: boto3.Session | None = None) -> Any:
         return (session or self.session()).client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 

@@ -185,7 +185,9 @@ class Gateway:
                 return denied
         body = request.get_data()
         if len(body) > MAX_PAYLOAD_BYTES:
-            # "Amazon API Gateway quotas": payload size 10 MB; the REQUEST_TOO_LARGE gateway response is a 413
+            # "Amazon API Gateway quotas": payload size 10 MB; "Gateway response types for API Gateway"
+            # (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html):
+            # REQUEST_TOO_LARGE is a 413 and cannot be customized. The x-amzn-ErrorType value is not documented.
             return refusal(413, "RequestTooLargeException", "Request Too Long")
         content_type = (request.mimetype or DEFAULT_CONTENT_TYPE).lower()
         parameters = {

@@ -21,6 +21,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from jobkit.engine.gateway import refusal
+
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
 _API_HOST = re.compile(r"^([a-z0-9]+)\.execute-api\.localhost\.localstack\.cloud(:\d+)?$")
@@ -124,9 +126,7 @@ class EngineApp:
         if request.path.startswith("/restapis/") and (call is None or call.service == "execute-api"):
             # a caller of the API (not of API Gateway's control plane) on a path the API does not serve:
             # API Gateway answers it like an unsigned request
-            return Response(json.dumps({"message": "Missing Authentication Token"}), status=403,
-                            content_type="application/json",
-                            headers={"x-amzn-ErrorType": "MissingAuthenticationTokenException"})
+            return refusal(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
         return None
 
     @staticmethod

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 from botocore.exceptions import ClientError
@@ -125,15 +126,14 @@ def _probe_stream(deployment: Deployment, timeout: float) -> None:
     raise JobkitError(f"the table's stream did not deliver a write within {timeout:.0f} s")
 
 
-def _seen_in_stream(streams: object, stream_arn: str, probe_id: str) -> bool:
-    client = streams
-    shards = client.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]  # type: ignore[attr-defined]
+def _seen_in_stream(client: Any, stream_arn: str, probe_id: str) -> bool:
+    shards = client.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
     for shard in shards:
-        iterator = client.get_shard_iterator(  # type: ignore[attr-defined]
+        iterator = client.get_shard_iterator(
             StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON",
         )["ShardIterator"]
         for _ in range(20):
-            page = client.get_records(ShardIterator=iterator, Limit=1000)  # type: ignore[attr-defined]
+            page = client.get_records(ShardIterator=iterator, Limit=1000)
             for record in page["Records"]:
                 if record["dynamodb"].get("Keys", {}).get("id", {}).get("S") == probe_id:
                     return True
