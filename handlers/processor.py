@@ -40,9 +40,11 @@ def _process_record(record: DynamoDBRecord, invocation: Invocation) -> None:
             f"stream record {sequence_number} has no NewImage: the stream view type must include NEW_IMAGE"
         )
     job = parse_job(image)
-    reason = skip_reason(job, settings.consumer_id) or already_settled(
-        invocation.adapters.store, job, settings.consumer_id
-    )
+    reason = skip_reason(job, settings.consumer_id)
+    current = None
+    if reason is None:
+        current = invocation.adapters.store.get_item(job.id)
+        reason = already_settled(current, job, settings.consumer_id)
     if reason is not None:
         logger.info("skipping record", extra={"job_id": job.id, "reason": reason})
         return
@@ -56,6 +58,7 @@ def _process_record(record: DynamoDBRecord, invocation: Invocation) -> None:
         plans=invocation.adapters.plans,
         clock=invocation.clock,
         bumper=invocation.adapters.store,
+        current=current,
     )
     logger.info(
         "job succeeded",

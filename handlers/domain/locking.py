@@ -2,9 +2,9 @@
 
 Several consumers write their own ``job_status.<consumer>`` on the same item at the same time. Every
 write reads the item with a consistent read, then writes conditionally on ``version`` and bumps it; a
-conflict means another writer got in between, so the write re-reads and retries after a jittered
-exponential backoff. When the attempts run out it raises ``LockExhausted``: a status is never dropped
-silently (the reference sample gave up without a word).
+conflict means another writer got in between, so the write re-reads and retries (at once the first time,
+then after a jittered exponential backoff). When the attempts run out it raises ``LockExhausted``: a status
+is never dropped silently (the reference sample gave up without a word).
 """
 
 from __future__ import annotations
@@ -98,8 +98,15 @@ class RetryPolicy:
             raise ValueError(f"OPTIMISTIC_LOCKING_RETRY_ATTEMPTS must be >= 1, got {self.attempts}")
 
     def backoff(self, attempt: int, rand: Random = random.random) -> float:
-        """Full-jitter exponential backoff after the given (1-based) failed attempt."""
-        return rand() * min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        """The wait after the given (1-based) failed attempt: none after the first, then full-jitter exponential.
+
+        A version conflict is not throttling: the other writer has already committed, so an immediate re-read
+        sees its write and the retry usually succeeds (two consumers finishing together collide once per job).
+        Backing off pays only when writers keep colliding, from the second conflict on.
+        """
+        if attempt <= 1:
+            return 0.0
+        return rand() * min(self.max_delay, self.base_delay * (2 ** (attempt - 2)))
 
 
 def _version_of(job_id: str, item: Mapping[str, Any]) -> int | None:
@@ -121,14 +128,17 @@ def write_status(
     sleep: Sleep = time.sleep,
     rand: Random = random.random,
     before_write: BeforeWrite | None = None,
+    current: Mapping[str, Any] | None = None,
 ) -> int:
     """Write ``job_status.<consumer> = status`` under optimistic locking; return the new version.
 
-    Raises JobNotFound when the item is gone and LockExhausted after ``policy.attempts`` conflicts.
+    ``current`` is the item as the caller has just read it (consistently): the first attempt starts from it
+    instead of reading again; a conflict re-reads as always. Raises JobNotFound when the item is gone and
+    LockExhausted after ``policy.attempts`` conflicts.
     """
     last_conflict: VersionConflict | None = None
     for attempt in range(1, policy.attempts + 1):
-        item = store.get_item(job_id)
+        item = current if attempt == 1 and current is not None else store.get_item(job_id)
         if item is None:
             raise JobNotFound(job_id)
         expected = _version_of(job_id, item)
@@ -183,7 +193,7 @@ class StatusWriter:
     sleep: Sleep = time.sleep
     rand: Random = random.random
 
-    def write(self, job_id: str, status: Mapping[str, Any]) -> int:
+    def write(self, job_id: str, status: Mapping[str, Any], current: Mapping[str, Any] | None = None) -> int:
         """Write ``status`` under this consumer; return the new version (see ``write_status``)."""
         return write_status(
             self.store,
@@ -194,6 +204,7 @@ class StatusWriter:
             sleep=self.sleep,
             rand=self.rand,
             before_write=self.before_write,
+            current=current,
         )
 
     def with_before_write(self, hook: BeforeWrite | None) -> StatusWriter:

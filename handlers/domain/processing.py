@@ -7,11 +7,13 @@ on-failure destination (the SNS topic feeding the error handler).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from handlers.domain.faults import FaultClock, FaultPlanSource, apply_faults, arm, load_plan
 from handlers.domain.job import Job
-from handlers.domain.locking import JobStore, StatusWriter, VersionBumper
+from handlers.domain.locking import StatusWriter, VersionBumper
 from handlers.domain.run import run_job
 from handlers.domain.status import running, success
 
@@ -36,14 +38,14 @@ def skip_reason(job: Job, consumer: str) -> str | None:
 TERMINAL = frozenset({"Success", "Failure"})
 
 
-def already_settled(store: JobStore, job: Job, consumer: str) -> str | None:
+def already_settled(current: Mapping[str, Any] | None, job: Job, consumer: str) -> str | None:
     """Why a delivery is a duplicate of one already settled for this consumer, or None.
 
-    Stream records are delivered at least once ("Lambda event source mappings", at-least-once processing):
-    a record delivered again after its job ended for this consumer must not run the job a second time, nor
-    replace the outcome. An earlier attempt's ``Running`` is not settled: a retry goes on.
+    ``current`` is the item as read now (consistently). Stream records are delivered at least once ("Lambda
+    event source mappings", at-least-once processing): a record delivered again after its job ended for this
+    consumer must not run the job a second time, nor replace the outcome. An earlier attempt's ``Running`` is
+    not settled: a retry goes on.
     """
-    current = store.get_item(job.id)
     statuses = (current or {}).get("job_status") or {}
     status = statuses.get(consumer) if isinstance(statuses, dict) else None
     if isinstance(status, dict) and status.get("status") in TERMINAL:
@@ -68,11 +70,13 @@ def process_job(
     plans: FaultPlanSource | None,
     clock: FaultClock,
     bumper: VersionBumper | None,
+    current: Mapping[str, Any] | None = None,
 ) -> ProcessOutcome:
-    """Run one job for ``writer.consumer``; every failure is raised, never swallowed."""
+    """Run one job for ``writer.consumer``; every failure is raised, never swallowed. ``current`` (the item
+    just read to rule out a duplicate) saves the Running write its first read."""
     plan = load_plan(plans, job.fault)
     faults, writer = arm(plan, WHERE, writer, bumper, job.id)
-    writer.write(job.id, running())
+    writer.write(job.id, running(), current=current)
     apply_faults(faults, clock, job.id, plan.name)
     results = run_job(job, timeout, clock.sleep)
     version = writer.write(job.id, success(job.seconds))

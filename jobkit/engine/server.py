@@ -17,10 +17,12 @@ from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qs
 
+from moto.backends import list_of_moto_modules
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from jobkit.engine import moto_fast
 from jobkit.engine.gateway import refusal
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -80,12 +82,32 @@ DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteI
 DYNAMODB_WRITE_LOCK = threading.Lock()
 
 
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher with its host -> service lookup remembered: moto lists its package directory
+    (``list_of_moto_modules``, hundreds of ``isdir`` calls) and then tries every URL pattern, under one lock,
+    on every request; profiled, that was the largest single cost of a DynamoDB call through the engine."""
+
+    def __init__(self) -> None:
+        super().__init__(create_backend_app)
+        self._modules = frozenset(list_of_moto_modules())
+        self._backends: dict[str, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host is None or host == "moto_api" or host in self._modules:
+            return host
+        if host not in self._backends:
+            self._backends[host] = next(
+                (backend for backend, pattern in self.backend_url_patterns if pattern.match(f"http://{host}")), None)
+        return self._backends[host]
+
+
 class EngineApp:
     """The WSGI application behind the endpoint."""
 
     def __init__(self, account: str = ACCOUNT) -> None:
         self.account = account
-        self.moto = DomainDispatcherApplication(create_backend_app)
+        moto_fast.install()
+        self.moto = _Dispatcher()
         self.interceptors: dict[tuple[str, str], Interceptor] = {}
         self.routes: dict[str, Callable[[Request], Response]] = {}
         self.api_handler: ApiHandler | None = None

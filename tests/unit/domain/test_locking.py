@@ -86,8 +86,8 @@ def test_lock_exhaustion_raises_after_exactly_the_configured_attempts() -> None:
 
 def test_backoff_is_exponential_capped_and_jittered() -> None:
     policy = RetryPolicy(attempts=10, base_delay=0.1, max_delay=0.5)
-    assert [policy.backoff(n, rand=lambda: 1.0) for n in (1, 2, 3, 4)] == [0.1, 0.2, 0.4, 0.5]
-    assert policy.backoff(3, rand=lambda: 0.25) == pytest.approx(0.1)
+    assert [policy.backoff(n, rand=lambda: 1.0) for n in (1, 2, 3, 4, 5)] == [0.0, 0.1, 0.2, 0.4, 0.5]
+    assert policy.backoff(4, rand=lambda: 0.25) == pytest.approx(0.1)
 
 
 def test_attempts_below_one_are_refused() -> None:
@@ -170,3 +170,17 @@ def test_conflict_fault_with_as_many_times_as_attempts_exhausts_the_lock(jobs_ta
         writer.write("job-1", {"status": "Running"})
     assert (store.conflicts, store.attempts) == (3, 3)
     assert jobs_table.status("job-1") is None
+
+
+def test_an_item_just_read_saves_the_first_read_and_a_stale_one_is_read_again() -> None:
+    store = MemoryJobStore()
+    store.add("j", 1)
+    current = store.get_item("j")
+    assert current is not None
+    write_status(store, "j", "consumer_1", {"status": "Running"}, NO_WAIT, current=current)
+    assert (store.reads, store.attempts) == (1, 1)  # the caller's read only
+    # the same (now stale) item again: its write conflicts, and the retry reads the item afresh
+    write_status(store, "j", "consumer_2", {"status": "Running"}, NO_WAIT, current=current)
+    assert (store.reads, store.attempts, store.conflicts) == (2, 3, 1)
+    assert store.items["j"]["version"] == 2
+    assert set(store.items["j"]["job_status"]) == {"consumer_1", "consumer_2"}

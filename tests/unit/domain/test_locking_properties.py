@@ -187,9 +187,9 @@ class AuditedWriter(StatusWriter):
     chain: str = ""
     audit: list[Attempted] = field(default_factory=list)
 
-    def write(self, job_id: str, status: Mapping[str, Any]) -> int:
+    def write(self, job_id: str, status: Mapping[str, Any], current: Mapping[str, Any] | None = None) -> int:
         try:
-            version = super().write(job_id, status)
+            version = super().write(job_id, status, current=current)
         except LockExhausted:
             self.audit.append(Attempted(self.chain, self.consumer, dict(status), None))
             raise
@@ -246,7 +246,10 @@ class Scenario:
         job = parse_job(self.image())
         assert skip_reason(job, consumer) is None
         try:
-            process_job(job, writer, timeout=TIMEOUT, plans=plans, clock=fault_clock, bumper=None)
+            # as the processor: the item read for the duplicate check starts the Running write (and may be
+            # stale by the time that write runs, which is what the interleavings probe)
+            process_job(job, writer, timeout=TIMEOUT, plans=plans, clock=fault_clock, bumper=None,
+                        current=store.get_item(job.id))
             return
         except Exception as exc:
             self.processor_errors[chain] = type(exc).__name__

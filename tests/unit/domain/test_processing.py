@@ -5,7 +5,7 @@ import pytest
 from handlers.domain.faults import FaultClock, InjectedFault
 from handlers.domain.job import Job
 from handlers.domain.locking import RetryPolicy, StatusWriter
-from handlers.domain.processing import process_job, skip_reason
+from handlers.domain.processing import already_settled, process_job, skip_reason
 from handlers.domain.run import JobTooLong
 from tests.unit.fakes import DictPlanSource, MemoryJobStore, RecordingClock
 
@@ -74,3 +74,15 @@ def test_skip_reason_only_for_a_status_of_this_consumer() -> None:
     assert reason is not None and "restored" in reason and "'Success'" in reason
     assert skip_reason(restored, "consumer_2") is None
     assert skip_reason(Job(id="j", seconds=1), "consumer_1") is None
+
+
+def test_the_item_read_for_the_duplicate_check_starts_the_running_write(
+    store: MemoryJobStore, fault_clock: FaultClock
+) -> None:
+    store.add("j", 1)
+    current = store.get_item("j")
+    assert already_settled(current, Job(id="j", seconds=1), "consumer_1") is None
+    process_job(Job(id="j", seconds=1), writer(store), timeout=300, plans=None, clock=fault_clock, bumper=store,
+                current=current)
+    assert store.reads == 2  # the duplicate check's, then the Success write's: Running read nothing again
+    assert already_settled(store.get_item("j"), Job(id="j", seconds=1), "consumer_1") is not None

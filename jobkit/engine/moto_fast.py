@@ -1,0 +1,71 @@
+"""Two of moto's per-request costs taken out of the engine's hot path, each without changing an answer.
+
+1. DynamoDB's item answers are written straight to JSON, meaning exactly what moto's serializer writes.
+moto 5.2 serializes every answer by walking the botocore output shape member by member, with attribute
+pickers and alias lookups at each level. An item answer is a tree of AttributeValues, so the walk is deep:
+profiled under the job pipeline (``bench/compare.py``), serializing ``GetItem`` answers took over half of the
+engine's GIL time. For the item operations the result is already the wire document (``dynamo_to_dict``
+leaves only dicts, lists, strings, numbers, booleans and raw bytes), so it is encoded directly: bytes as
+base64 (the JSON protocol's blob encoding), ``None`` members and members outside the output shape left out,
+as the serializer does.
+Errors, and every other operation, still go through moto's serializer. ``tests/embedded/test_moto_fast``
+compares both encodings over items of every AttributeValue type.
+
+2. moto looks up which actions a response class has (``inspect.getmembers`` over the class) on every
+request; classes do not change while the engine runs, so the answer is remembered per class.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import threading
+from collections.abc import Callable, Collection
+from typing import Any
+
+import moto.core.responses
+from moto.core.responses import ActionContext
+from moto.core.utils import method_names_from_class
+from moto.dynamodb.responses import DynamoResult
+
+#: "DynamoDB API Reference": the item operations, whose outputs are items, keys, counts and ConsumedCapacity.
+ITEM_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem"})
+CONTENT_TYPE = "application/x-amz-json-1.0"
+
+_installed = threading.Lock()
+_original: Callable[[DynamoResult, ActionContext], Any] | None = None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def encode(result: dict[str, Any], members: Collection[str]) -> str:
+    """The JSON body of an item operation's result: its output shape's members (moto adds legacy ones, such
+    as ``ConsumedCapacityUnits``, which the serializer leaves out)."""
+    return json.dumps(_plain({k: v for k, v in result.items() if k in members}), separators=(",", ":"))
+
+
+def _execute_result(self: DynamoResult, context: ActionContext) -> Any:
+    assert _original is not None
+    result, shape = self.result, context.operation_model.output_shape
+    if context.operation_model.name in ITEM_OPERATIONS and isinstance(result, dict) and shape is not None:
+        return 200, {"Content-Type": CONTENT_TYPE}, encode(result, shape.members)
+    return _original(self, context)
+
+
+def install() -> None:
+    """Both changes, once per process (idempotent)."""
+    global _original
+    with _installed:
+        if _original is None:
+            _original = DynamoResult.execute_result
+            DynamoResult.execute_result = _execute_result  # type: ignore[method-assign,assignment]
+            moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(method_names_from_class)

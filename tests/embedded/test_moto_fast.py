@@ -1,0 +1,96 @@
+"""The engine's direct JSON for DynamoDB item answers means exactly what moto's serializer writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.responses import DynamoResult
+
+from jobkit.engine import moto_fast
+
+ITEM: dict[str, Any] = {
+    "id": {"S": "j-1"},
+    "n": {"N": "-12.50"},
+    "blob": {"B": b"\x00\xffbytes"},
+    "blobs": {"BS": [b"a", b"\x01\x02"]},
+    "strings": {"SS": ["x", "y"]},
+    "numbers": {"NS": ["1", "2.5"]},
+    "flag": {"BOOL": False},
+    "nothing": {"NULL": True},
+    "empty": {"M": {}},
+    "job_status": {"M": {"consumer_1": {"M": {"status": {"S": "Success"}, "seconds": {"N": "1"}}}}},
+    "list": {"L": [{"S": "a"}, {"N": "1"}, {"M": {"b": {"B": b"z"}}}, {"L": []}]},
+}
+
+
+@pytest.fixture
+def compared(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any, Any]]]:
+    """Every DynamoDB answer of the test, encoded both ways: (operation, moto's, the engine's)."""
+    original = moto_fast._original or DynamoResult.execute_result
+    pairs: list[tuple[str, Any, Any]] = []
+
+    def both(self: DynamoResult, context: Any) -> Any:
+        theirs = original(self, context)
+        name = context.operation_model.name
+        if name in moto_fast.ITEM_OPERATIONS:
+            ours = (200, {"Content-Type": moto_fast.CONTENT_TYPE}, moto_fast.encode(
+                self.result, context.operation_model.output_shape.members))
+            pairs.append((name, theirs, ours))
+        return theirs
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    with mock_aws():
+        yield pairs
+
+
+def test_item_answers_of_every_attribute_type_match_moto(compared: list[tuple[str, Any, Any]]) -> None:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    key = {"id": ITEM["id"]}
+    ddb.put_item(TableName="t", Item=ITEM, ReturnConsumedCapacity="TOTAL")
+    ddb.put_item(TableName="t", Item=ITEM, ReturnValues="ALL_OLD")
+    ddb.get_item(TableName="t", Key=key, ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
+    ddb.get_item(TableName="t", Key={"id": {"S": "missing"}})
+    ddb.get_item(TableName="t", Key=key, ProjectionExpression="#b, job_status.consumer_1",
+                 ExpressionAttributeNames={"#b": "blob"})
+    ddb.update_item(TableName="t", Key=key, UpdateExpression="SET job_status.#c = :s, version = :v",
+                    ExpressionAttributeNames={"#c": "consumer_2"},
+                    ExpressionAttributeValues={":s": {"M": {"status": {"S": "Running"}}}, ":v": {"N": "1"}},
+                    ReturnValues="ALL_NEW")
+    ddb.update_item(TableName="t", Key=key, UpdateExpression="SET version = :v",
+                    ExpressionAttributeValues={":v": {"N": "2"}})
+    ddb.query(TableName="t", KeyConditionExpression="id = :id", ExpressionAttributeValues={":id": ITEM["id"]})
+    ddb.scan(TableName="t", Limit=1)
+    ddb.scan(TableName="t", FilterExpression="flag = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
+    ddb.batch_get_item(RequestItems={"t": {"Keys": [key, {"id": {"S": "missing"}}]}})
+    ddb.delete_item(TableName="t", Key=key, ReturnValues="ALL_OLD")
+    ddb.delete_item(TableName="t", Key=key)
+
+    assert {name for name, _, _ in compared} == moto_fast.ITEM_OPERATIONS
+    for name, (status, headers, body), (our_status, our_headers, our_body) in compared:
+        assert (our_status, our_headers["Content-Type"]) == (status, headers["Content-Type"]), name
+        assert json.loads(our_body) == json.loads(body), name
+
+
+def test_installed_engine_answers_through_the_direct_encoding() -> None:
+    moto_fast.install()
+    moto_fast.install()  # twice: still one wrapper around moto's own
+    assert DynamoResult.execute_result is moto_fast._execute_result
+    assert moto_fast._original is not moto_fast._execute_result
+
+
+def test_action_lookup_is_remembered_and_unchanged() -> None:
+    import moto.core.responses
+    from moto.core.utils import method_names_from_class
+
+    moto_fast.install()
+    remembered = moto.core.responses.method_names_from_class
+    assert remembered(DynamoResult) == method_names_from_class(DynamoResult)
+    assert remembered(DynamoResult) is remembered(DynamoResult)
