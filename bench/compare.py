@@ -1,12 +1,10 @@
 """Figures for both local targets in one run (prints a table, writes JSON and a PNG; not a test).
 
-Per target: ready time (engine up + stack deployed; the synth cached), pipeline overhead (POST until both
-consumers show Success, minus the job's own 1 s of sleep, at the target's real clock) p50/p95/p99 over
-``--jobs`` sequential jobs polled every 10 ms after 3 warm-up jobs, a burst of ``--burst`` concurrent jobs
-(jobs per second until all settled, and its p99), the failure path (``seconds: 301`` until both Failure),
-and resident memory of the engine with every child process (Java, Node, function workers).
-A floor beside them: moto alone, in process, doing a job's table writes (1 PutItem + 4 conditional
-UpdateItems), so the engine's own overhead shows as a ratio. Run: ``make bench``.
+Three columns: the embedded engine at the real clock, the embedded engine with its clock sped up (the speed
+``make test`` runs the scenarios at), and LocalStack's engine on this host (real clock: it has no sandbox
+clock). The ratio is LocalStack over the embedded engine at the same (real) clock. How each figure is taken
+is written beside it in the JSON (``how``), so a run can be repeated; a floor beside them: moto alone, in
+process, doing a job's table writes. Run: ``make bench`` (``--help`` for the sizes).
 """
 
 from __future__ import annotations
@@ -16,14 +14,39 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import JobsApi
+from jobkit.client.waiting import wait_for
 from jobkit.project import ROOT
+from jobkit.replay import archive_event_count, replay_archive
 from jobkit.ui import Ui
 
 RESULTS = ROOT / "bench" / "results"
+FAST_CLOCK = 20.0  # the scenarios' speed in `make test`
+
+
+def how(args: argparse.Namespace) -> dict[str, str]:
+    """How each figure is taken (the JSON carries it next to the numbers)."""
+    return {
+        "ready_uncached_s": "engine started and stack deployed until the stack answers, synth cache removed first",
+        "ready_s": "the same with the synth cached (a second start)",
+        "overhead_p50_ms": f"{args.jobs} sequential 1 s jobs after 3 warm-up jobs: POST until both consumers show "
+                           "Success (GET polled every 10 ms), minus the job's own 1 s (its sleep / clock speed)",
+        "throughput_jobs_per_s": f"{args.burst} jobs of 1 s submitted at once by 16 threads: jobs / seconds until "
+                                 "all show Success for both consumers (GET polled every 50 ms)",
+        "throughput_p99_ms": "p99 of those jobs' POST-until-both-Success times",
+        "failure_path_ms": "a refused job (seconds 301 > the 300 s timeout) from POST until both show Failure",
+        "replay_round_trip_ms": "a job whose processor and error handler both fail for the second consumer is "
+                                "archived; from the moment the fault plan is lifted: replay started, completed, "
+                                "and Failure visible on the job",
+        "suite_s": "the whole scenario suite (`jobkit scenarios run`, 4 in parallel)",
+        "memory_mb": "resident memory of the engine with every child process (functions, Java, Node), at the end",
+    }
 
 
 def rss_mb(pids: set[int]) -> float:
@@ -62,39 +85,111 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def measure(deployment: Deployment, args: argparse.Namespace) -> tuple[dict[str, float], list[float]]:
-    api = JobsApi.for_deployment(deployment)
-    both = deployment.consumer_ids()
+def overhead(api: JobsApi, both: list[str], jobs: int, scale: float) -> list[float]:
     for _ in range(3):  # warm-up: function environments started
         api.wait_for_statuses(api.submit(1), dict.fromkeys(both, "Success"), timeout=60, poll=0.01)
-    overheads = []
-    for _ in range(args.jobs):
+    samples = []
+    for _ in range(jobs):
         start = time.monotonic()
         job = api.submit(1)
         api.wait_for_statuses(job, dict.fromkeys(both, "Success"), timeout=60, poll=0.01)
-        overheads.append((time.monotonic() - start - 1.0) * 1000)
-    figures: dict[str, float] = {
-        "overhead_p50_ms": round(percentile(overheads, 50)), "overhead_p95_ms": round(percentile(overheads, 95)),
-        "overhead_p99_ms": round(percentile(overheads, 99)),
-    }
-    start = time.monotonic()
-    job = api.submit(301)
-    api.wait_for_statuses(job, dict.fromkeys(both, "Failure"), timeout=120, poll=0.01)
-    figures["failure_path_ms"] = round((time.monotonic() - start) * 1000)
+        samples.append((time.monotonic() - start - 1.0 / scale) * 1000)
+    return samples
 
+
+def throughput(api: JobsApi, both: list[str], jobs: int) -> tuple[float, float]:
     def one(_: int) -> float:
         began = time.monotonic()
         job_id = api.submit(1)
-        api.wait_for_statuses(job_id, dict.fromkeys(both, "Success"), timeout=600, poll=0.05)
+        api.wait_for_statuses(job_id, dict.fromkeys(both, "Success"), timeout=900, poll=0.05)
         return time.monotonic() - began
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=16) as pool:
-        latencies = list(pool.map(one, range(args.burst)))
-    elapsed = time.monotonic() - start
-    figures["burst_jobs_per_s"] = round(args.burst / elapsed, 1)
-    figures["burst_p99_ms"] = round(percentile(latencies, 99) * 1000)
-    return figures, overheads
+        latencies = list(pool.map(one, range(jobs)))
+    return jobs / (time.monotonic() - start), percentile(latencies, 99) * 1000
+
+
+def failure_path(api: JobsApi, both: list[str]) -> float:
+    start = time.monotonic()
+    api.wait_for_statuses(api.submit(301), dict.fromkeys(both, "Failure"), timeout=120, poll=0.01)
+    return (time.monotonic() - start) * 1000
+
+
+def replay_round_trip(deployment: Deployment, api: JobsApi) -> float:
+    from scenarios._context import FaultPlans
+
+    second = deployment.consumer_ids()[1]
+    plans = FaultPlans(deployment, "bench")
+    began = datetime.now(UTC) - timedelta(seconds=2)
+    archived = archive_event_count(deployment)
+    try:
+        plan = plans.put("replay", {"where": "processor", "kind": "raise", "consumers": [second]},
+                         {"where": "error_handler", "kind": "raise", "consumers": [second]})
+        job = api.submit(1, fault=plan)
+        wait_for(lambda: archive_event_count(deployment), lambda n: n > archived, timeout=120, interval=0.01,
+                 max_interval=0.05, describe="the failed job's event in the archive")
+    finally:
+        plans.lift_all()
+    start = time.monotonic()
+    replay_archive(deployment, since=began, until=datetime.now(UTC) + timedelta(seconds=1), timeout=120)
+    api.wait_for_statuses(job, {second: "Failure"}, timeout=120, poll=0.01)
+    return (time.monotonic() - start) * 1000
+
+
+def suite(deployment: Deployment) -> float:
+    from scenarios._runner import run_all, select
+
+    start = time.monotonic()
+    outcomes = run_all(select(None), deployment, parallel=4)
+    failed = [f"{o.scenario.name}: {o.detail}" for o in outcomes if not o.ok]
+    if failed:
+        raise SystemExit(f"bench: scenarios failed on {deployment.target}: {failed}")
+    return time.monotonic() - start
+
+
+@dataclass
+class Target:
+    name: str
+    up: Callable[[], Deployment]
+    down: Callable[[], None]
+    pids: Callable[[], set[int]]
+    scale: float = 1.0
+
+
+def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tuple[dict[str, Any], list[float]]:
+    from jobkit.deploy.synth import STAMP
+
+    figures: dict[str, Any] = {}
+    samples: list[float] = []
+    if "ready" in wanted:
+        STAMP.unlink(missing_ok=True)
+        start = time.monotonic()
+        target.up()
+        figures["ready_uncached_s"] = round(time.monotonic() - start, 2)
+        target.down()
+    start = time.monotonic()
+    deployment = target.up()
+    if "ready" in wanted:
+        figures["ready_s"] = round(time.monotonic() - start, 2)
+    try:
+        api = JobsApi.for_deployment(deployment)
+        both = deployment.consumer_ids()
+        if "overhead" in wanted:
+            samples = overhead(api, both, args.jobs, target.scale)
+            figures.update({f"overhead_p{q}_ms": round(percentile(samples, q)) for q in (50, 95, 99)})
+        rate, p99 = throughput(api, both, args.burst)
+        figures["throughput_jobs_per_s"], figures["throughput_p99_ms"] = round(rate, 1), round(p99)
+        figures["failure_path_ms"] = round(failure_path(api, both))
+        figures["replay_round_trip_ms"] = round(replay_round_trip(deployment, api))
+        if "suite" in wanted:
+            figures["suite_s"] = round(suite(deployment), 1)
+        if "memory" in wanted:
+            figures["memory_mb"] = round(rss_mb(target.pids()))
+    finally:
+        target.down()
+    print(f"  {target.name}: {figures}", flush=True)
+    return figures, samples
 
 
 def moto_floor(jobs: int = 200) -> float:
@@ -122,66 +217,61 @@ def moto_floor(jobs: int = 200) -> float:
         return (time.monotonic() - start) * 1000 / jobs
 
 
-def run_target(name: str, up: Callable[[], Deployment], down: Callable[[], None], pids: Callable[[], set[int]],
-               args: argparse.Namespace) -> tuple[dict[str, float], list[float]]:
-    start = time.monotonic()
-    deployment = up()
-    ready = time.monotonic() - start
-    try:
-        figures, overheads = measure(deployment, args)
-        figures["ready_s"] = round(ready, 2)
-        figures["memory_mb"] = round(rss_mb(pids()))
-    finally:
-        down()
-    print(f"  {name}: done", flush=True)
-    return figures, overheads
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=int, default=50)
-    parser.add_argument("--burst", type=int, default=60)
+    parser.add_argument("--jobs", type=int, default=50, help="sequential jobs for the overhead percentiles")
+    parser.add_argument("--burst", type=int, default=60, help="jobs submitted at once for the throughput")
     parser.add_argument("--skip-localstack", action="store_true")
     args = parser.parse_args()
     ui = Ui(quiet=True)
-    from jobkit.deploy.synth import synth
-    from jobkit.targets.common import LOCAL_CONTEXT
-    from jobkit.targets.embedded import EmbeddedSandbox
+    from jobkit.targets.embedded import PID_FILE, EmbeddedSandbox
 
-    synth(LOCAL_CONTEXT)
-    results: dict[str, dict[str, float]] = {}
-    samples: dict[str, list[float]] = {}
-    embedded = EmbeddedSandbox()
-    results["embedded"], samples["embedded"] = run_target(
-        "embedded", lambda: embedded.up(ui), lambda: embedded.down(ui),
-        lambda: descendants(int((ROOT / ".jobkit" / "embedded" / "engine.pid").read_text())), args)
+    def engine_pids() -> set[int]:
+        return descendants(int(PID_FILE.read_text()))
+
+    real, fast = EmbeddedSandbox(time_scale=1.0), EmbeddedSandbox(time_scale=FAST_CLOCK)
+    targets = [
+        (Target("embedded", lambda: real.up(ui), lambda: real.down(ui), engine_pids),
+         {"ready", "overhead", "memory"}),
+        (Target(f"embedded x{FAST_CLOCK:g}", lambda: fast.up(ui), lambda: fast.down(ui), engine_pids, FAST_CLOCK),
+         {"overhead", "suite", "memory"}),
+    ]
     if not args.skip_localstack:
         from jobkit.targets.localstack.sandbox import HostSandbox
 
         host = HostSandbox()
-        results["localstack"], samples["localstack"] = run_target(
-            "localstack", lambda: host.up(ui), lambda: host.down(ui), host.runtime.processes, args)
+        targets.append((Target("localstack", lambda: host.up(ui), lambda: host.down(ui), host.runtime.processes),
+                        {"ready", "overhead", "suite", "memory"}))
+    results: dict[str, dict[str, Any]] = {}
+    samples: dict[str, list[float]] = {}
+    for target, wanted in targets:
+        results[target.name], samples[target.name] = run_target(target, args, wanted)
     floor = moto_floor()
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "compare.json").write_text(json.dumps(
         {"method": __doc__.strip().splitlines()[0], "jobs": args.jobs, "burst": args.burst,
-         "moto_floor_ms_per_job": round(floor, 2), "targets": results}, indent=2) + "\n")
-    keys = list(results["embedded"])
-    print(f"\n{'figure':<18} {'embedded':>10} {'localstack':>11} {'ratio':>7}")
-    for key in keys:
-        e = results["embedded"][key]
-        line = f"{key:<18} {e:>10}"
-        if "localstack" in results:
-            ls = results["localstack"][key]
-            better_high = key.endswith("per_s")
-            ratio = (e / ls if better_high else ls / e) if e and ls else 0
-            line += f" {ls:>11} {ratio:>6.1f}x"
-        print(line)
-    print(f"moto floor: {floor:.2f} ms per job of table writes in process; embedded overhead p50 is "
-          f"{results['embedded']['overhead_p50_ms'] / floor:.0f}x that")
+         "fast_clock": FAST_CLOCK, "how": how(args), "moto_floor_ms_per_job": round(floor, 2),
+         "targets": results}, indent=2) + "\n")
+    print_table(results, floor)
     plot(samples, RESULTS / "overhead.png")
     print(f"(json: {RESULTS / 'compare.json'}, plot: {RESULTS / 'overhead.png'})")
+
+
+def print_table(results: dict[str, dict[str, Any]], floor: float) -> None:
+    names = list(results)
+    keys = list(dict.fromkeys(k for figures in results.values() for k in figures))
+    print(f"\n{'figure':<22}" + "".join(f"{n:>14}" for n in names) + f"{'ratio':>8}")
+    for key in keys:
+        row = f"{key:<22}" + "".join(f"{results[n].get(key, '-'):>14}" for n in names)
+        e, ls = results.get("embedded", {}).get(key), results.get("localstack", {}).get(key)
+        if isinstance(e, int | float) and isinstance(ls, int | float) and e and ls:
+            row += f"{(e / ls if key.endswith('per_s') else ls / e):>7.1f}x"
+        print(row)
+    p50 = results.get("embedded", {}).get("overhead_p50_ms")
+    if p50:
+        print(f"moto floor: {floor:.2f} ms per job of table writes in process; embedded overhead p50 is "
+              f"{p50 / floor:.1f}x that")
 
 
 def plot(samples: dict[str, list[float]], path: Path) -> None:
@@ -190,10 +280,11 @@ def plot(samples: dict[str, list[float]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    shown = {name: values for name, values in samples.items() if values}
     figure, axis = plt.subplots(figsize=(7, 3.5))
-    axis.boxplot(list(samples.values()), tick_labels=list(samples), vert=False, showfliers=True)
+    axis.boxplot(list(shown.values()), tick_labels=list(shown), vert=False, showfliers=True)
     axis.set_xscale("log")
-    axis.set_xlabel("POST until both consumers Success, minus the job's 1 s (ms, log scale)")
+    axis.set_xlabel("POST until both consumers Success, minus the job's sleep (ms, log scale)")
     axis.set_title("Pipeline overhead per target (same run, this machine)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -216,7 +216,7 @@ class Gateway:
             method=request.method,
             raw_path=request.environ.get("RAW_URI", request.path).split("?", 1)[0],
             raw_query=request.environ.get("QUERY_STRING", ""),
-            headers=dict(request.headers.items()), body=request.get_data())
+            headers=sent_headers(request), body=request.get_data())
         try:
             credential = sigv4.verify(signed, self.credentials)
         except sigv4.SignatureError as exc:
@@ -319,6 +319,23 @@ def select_integration_response(responses: list[dict[str, Any]], status: str) ->
 
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
+
+RAW_HEADERS = "jobkit.raw_headers"
+"""The environ key under which the engine's HTTP server keeps the request's headers as sent."""
+
+
+def sent_headers(request: Request) -> dict[str, str]:
+    """The request's headers as sent (names lower-cased, repeated ones joined with commas, as SigV4's
+    canonical headers join them); WSGI's view of them when the server kept none."""
+    raw = request.environ.get(RAW_HEADERS)
+    if raw is None:
+        return dict(request.headers.items())
+    joined: dict[str, str] = {}
+    for name, value in raw:
+        key = name.lower()
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
 
 
 def refusal(status: int, error_type: str, message: str) -> Response:

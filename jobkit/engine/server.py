@@ -23,7 +23,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine import moto_fast
-from jobkit.engine.gateway import refusal
+from jobkit.engine.gateway import RAW_HEADERS, refusal
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
@@ -170,6 +170,14 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None
+
+    def make_environ(self) -> Any:
+        """WSGI's environ, plus the headers as they came: werkzeug drops any header whose name holds ``_``
+        (against spoofing through CGI names), but a SigV4 signature covers them, and API Gateway checks it
+        over the headers as sent."""
+        environ = super().make_environ()
+        environ[RAW_HEADERS] = list(self.headers.items())
+        return environ
 
 
 class EngineServer:

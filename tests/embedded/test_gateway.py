@@ -20,8 +20,9 @@ def api(deployment: Deployment) -> JobsApi:
     return JobsApi.for_deployment(deployment)
 
 
-def post(api: JobsApi, body: str, content_type: str = "application/json", **kwargs):
-    return api.request("POST", "jobs", body, headers={"Content-Type": content_type}, **kwargs)
+def post(api: JobsApi, body: str, content_type: str = "application/json", headers_extra: dict[str, str] | None = None,
+         **kwargs):
+    return api.request("POST", "jobs", body, headers={"Content-Type": content_type, **(headers_extra or {})}, **kwargs)
 
 
 def test_signed_post_then_get(api: JobsApi) -> None:
@@ -40,6 +41,14 @@ def test_unsigned_request_is_refused(api: JobsApi) -> None:
     assert answer.body == {"message": "Missing Authentication Token"}
     assert answer.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
     assert answer.headers["x-amzn-RequestId"]
+
+
+def test_signed_headers_named_with_underscores_count_as_sent(api: JobsApi) -> None:
+    """werkzeug drops headers named with ``_`` from WSGI's environ; the signature covers them all the same
+    (found by schemathesis: 5 of 240 generated requests were refused 403)."""
+    answer = post(api, json.dumps({"seconds": 1}), headers_extra={"X_Trace_Id": "abc", "moto_api": "P3l!{d"})
+    assert answer.status == 200, answer.text
+    assert api.request("GET", "jobs/" + answer.body["id"], headers={"Custom_Header": "x"}).status == 200
 
 
 def test_tampered_signature_is_refused(api: JobsApi, deployment: Deployment) -> None:
