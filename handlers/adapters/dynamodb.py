@@ -73,6 +73,9 @@ class DynamoJobStore:
             "UpdateExpression": update,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": values,
+            # a lost race returns the item as it now is, so the retry needs no read ("UpdateItem",
+            # ReturnValuesOnConditionCheckFailure, DynamoDB API Reference)
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if names:
             kwargs["ExpressionAttributeNames"] = names
@@ -80,7 +83,9 @@ class DynamoJobStore:
             self.client.update_item(**kwargs)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise VersionConflict(job_id, expected_version) from exc
+                found = exc.response.get("Item")  # present with ALL_OLD
+                current = deserialize_image(found) if isinstance(found, dict) and found else None
+                raise VersionConflict(job_id, expected_version, current) from exc
             raise
 
     def bump_version(self, job_id: str) -> None:

@@ -28,10 +28,12 @@ BeforeWrite = Callable[[str, int], None]
 class VersionConflict(Exception):
     """The conditional write lost: the item's version is no longer the one that was read."""
 
-    def __init__(self, job_id: str, expected_version: int | None) -> None:
+    def __init__(self, job_id: str, expected_version: int | None, current: Mapping[str, Any] | None = None) -> None:
         super().__init__(f"job {job_id!r}: version is no longer {expected_version!r}")
         self.job_id = job_id
         self.expected_version = expected_version
+        self.current = current
+        """The item as the failed write found it, when the store returns it (DynamoDB does on request)."""
 
 
 class LockExhausted(RuntimeError):
@@ -133,12 +135,15 @@ def write_status(
     """Write ``job_status.<consumer> = status`` under optimistic locking; return the new version.
 
     ``current`` is the item as the caller has just read it (consistently): the first attempt starts from it
-    instead of reading again; a conflict re-reads as always. Raises JobNotFound when the item is gone and
-    LockExhausted after ``policy.attempts`` conflicts.
+    instead of reading again. After a conflict, the next attempt starts from the item the failed write found
+    (``VersionConflict.current``) when the store returned it, else from a fresh read. Raises JobNotFound when
+    the item is gone and LockExhausted after ``policy.attempts`` conflicts.
     """
     last_conflict: VersionConflict | None = None
+    known = current
     for attempt in range(1, policy.attempts + 1):
-        item = current if attempt == 1 and current is not None else store.get_item(job_id)
+        item = known if known is not None else store.get_item(job_id)
+        known = None
         if item is None:
             raise JobNotFound(job_id)
         expected = _version_of(job_id, item)
@@ -154,6 +159,7 @@ def write_status(
             )
         except VersionConflict as conflict:
             last_conflict = conflict
+            known = conflict.current
             logger.warning(
                 "status write conflicted, retrying",
                 extra={

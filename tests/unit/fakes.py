@@ -21,6 +21,7 @@ class MemoryJobStore:
     conflicts: int = 0
     writes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     always_conflict: bool = False
+    returns_item_on_conflict: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, job_id: str, seconds: int, **extra: Any) -> None:
@@ -46,7 +47,8 @@ class MemoryJobStore:
             item = self.items[job_id]
             if self.always_conflict or item.get("version") != expected_version:
                 self.conflicts += 1
-                raise VersionConflict(job_id, expected_version)
+                found = copy.deepcopy(item) if self.returns_item_on_conflict else None
+                raise VersionConflict(job_id, expected_version, found)
             if create_map:
                 item["job_status"] = {}
             item["job_status"][consumer] = dict(status)

@@ -33,6 +33,7 @@ def test_stale_version_is_a_version_conflict(jobs_table: JobsTable, store: Dynam
         store.put_status("j", "consumer_1", {"status": "Running"}, expected_version=4, create_map=False)
     assert isinstance(info.value.__cause__, ClientError)
     assert jobs_table.version("j") == 5
+    assert info.value.current is not None and info.value.current["version"] == 5  # the item as the write found it
 
 
 def test_create_map_when_the_item_has_no_job_status(jobs_table: JobsTable, store: DynamoJobStore) -> None:
@@ -52,8 +53,9 @@ def test_item_without_version_is_written_once(jobs_table: JobsTable, store: Dyna
 
 
 def test_missing_item_is_never_created(jobs_table: JobsTable, store: DynamoJobStore) -> None:
-    with pytest.raises(VersionConflict):
+    with pytest.raises(VersionConflict) as info:
         store.put_status("ghost", "consumer_1", {"status": "Running"}, expected_version=None, create_map=True)
+    assert info.value.current is None
     assert store.get_item("ghost") is None
 
 

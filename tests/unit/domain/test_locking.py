@@ -184,3 +184,15 @@ def test_an_item_just_read_saves_the_first_read_and_a_stale_one_is_read_again() 
     assert (store.reads, store.attempts, store.conflicts) == (2, 3, 1)
     assert store.items["j"]["version"] == 2
     assert set(store.items["j"]["job_status"]) == {"consumer_1", "consumer_2"}
+
+
+def test_a_conflict_that_returns_the_item_is_retried_without_a_read() -> None:
+    store = MemoryJobStore(returns_item_on_conflict=True)
+    store.add("j", 1)
+    stale = store.get_item("j")
+    assert stale is not None
+    write_status(store, "j", "consumer_1", {"status": "Running"}, NO_WAIT, current=stale)
+    write_status(store, "j", "consumer_2", {"status": "Running"}, NO_WAIT, current=stale)
+    # consumer_2's first write lost; its retry started from the item the conflict returned, not a read
+    assert (store.reads, store.attempts, store.conflicts) == (1, 3, 1)
+    assert store.items["j"]["version"] == 2
