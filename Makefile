@@ -13,6 +13,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# checkov in a venv of its own: its pins would move the project's boto3
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .jobkit/tools/checkov/bin/checkov
 
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export CDK_DISABLE_VERSION_CHECK := 1
@@ -24,7 +27,7 @@ export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(ROOT)/.jobkit/jsii-cache
 export PATH := $(ROOT)/$(VENV)/bin:$(ROOT)/node_modules/.bin:$(PATH)
 
 
-.PHONY: help setup up up-localstack down synth lint test test-unit bench soak clean
+.PHONY: help setup up up-localstack down synth lint security test test-unit bench soak clean
 
 help:
 	@echo "make up     start a sandbox (jobkit's embedded engine on 127.0.0.1:4566; Ctrl-C stops it)"
@@ -57,9 +60,17 @@ lint: setup
 	mypy stack handlers jobkit scenarios bench
 	bandit -q -c pyproject.toml -r stack handlers jobkit scenarios bench
 
+$(CHECKOV): | $(PY)
+	"$(PYTHON312)" -m venv .jobkit/tools/checkov
+	.jobkit/tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+
+# checkov on the synthesized template: accepted findings carry their reason in the stack (accept_findings)
+security: synth $(CHECKOV)
+	$(CHECKOV) -f cdk.out/JobsStack.template.json --framework cloudformation --compact --quiet
+
 # The scenarios run on both targets: the embedded engine (clock sped up) and LocalStack's engine on this host.
 # Both listen on 4566, so they run one after the other.
-test: lint synth
+test: lint synth security
 	cfn-lint
 	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --target embedded \
 	  --ignore=tests/localstack --ignore=tests/differential --ignore=tests/reliability

@@ -223,3 +223,20 @@ def test_outputs_name_the_deployment(template_json: dict[str, Any]) -> None:
         "JobsApiUrl", "JobsApiInvokeRoleArn", "JobsTableName", "FailedJobsEventBusName",
         "FailedJobsEventArchiveName", "ErrorHandlingTopic1Arn", "ErrorHandlingTopic2Arn",
     } <= set(template_json["Outputs"])
+
+
+@pytest.mark.parametrize(("type_", "checks"), [
+    ("AWS::Lambda::Function", {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"}),
+    ("AWS::Logs::LogGroup", {"CKV_AWS_158"}),
+    ("AWS::SNS::Topic", {"CKV_AWS_26"}),
+    ("AWS::ApiGateway::Stage", {"CKV_AWS_120", "CKV_AWS_73"}),
+])
+def test_accepted_security_findings_carry_their_reason_on_each_resource(
+    template_json: dict[str, Any], type_: str, checks: set[str],
+) -> None:
+    found = resources(template_json, type_)
+    assert found
+    for logical_id, resource in found.items():
+        skips = resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+        assert {s["id"] for s in skips} == checks, logical_id
+        assert all(len(s["comment"]) > 40 for s in skips), logical_id  # a reason, not a placeholder
