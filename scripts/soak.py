@@ -133,6 +133,12 @@ def status_of(item: dict[str, Any] | None, consumer: str) -> str | None:
     return str(value) if value is not None else None
 
 
+def settled_count(items: dict[str, dict[str, Any]]) -> int:
+    """Terminal statuses in the table: what a wait watches to tell a slow run from a stuck one."""
+    return sum(1 for item in items.values() for entry in item.get("job_status", {}).get("M", {}).values()
+               if entry.get("M", {}).get("status", {}).get("S") in TERMINAL)
+
+
 def _version(item: dict[str, Any]) -> int:
     return int(item.get("version", {}).get("N", "-1"))
 
@@ -170,7 +176,9 @@ def run_soak(deployment: Deployment, jobs: int, *, workers: int = 16, timeout: f
     if len(consumers) < 2:
         raise JobkitError(f"the soak needs two consumers, the deployment has {consumers}")
     first, second = consumers[0], consumers[1]
-    wait = timeout if timeout is not None else 60 + jobs * 0.1
+    # a stall timeout: every wait goes on while jobs keep settling (LocalStack settles about 2 jobs a second, the
+    # embedded engine at time scale 20 about 10), and gives up this long after the last one settled
+    wait = timeout if timeout is not None else 180.0
     report = SoakReport(target=deployment.target, jobs=jobs)
     began = time.monotonic()
     started = datetime.now(UTC) - timedelta(seconds=2)
@@ -206,7 +214,7 @@ def run_soak(deployment: Deployment, jobs: int, *, workers: int = 16, timeout: f
         settle_began = time.monotonic()
         try:
             wait_for(lambda: scan_items(deployment), before_replay, timeout=wait, interval=0.5, max_interval=2,
-                     describe="every job to settle before the replay")
+                     describe="every job to settle before the replay", progress=settled_count)
         except WaitTimeout as exc:
             report.examples.append(f"before the replay: {str(exc)[:200]}")
         report.settle_seconds = time.monotonic() - settle_began
@@ -225,7 +233,7 @@ def run_soak(deployment: Deployment, jobs: int, *, workers: int = 16, timeout: f
 
     try:
         items = wait_for(lambda: scan_items(deployment), all_settled, timeout=wait, interval=0.5, max_interval=2,
-                         describe="every job to settle after the replay")
+                         describe="every job to settle after the replay", progress=settled_count)
     except WaitTimeout as exc:
         items = exc.last if isinstance(exc.last, dict) else scan_items(deployment)
     report.replay_seconds = time.monotonic() - replay_began
@@ -306,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs", type=Path, default=ROOT / "cdk-outputs.json",
                         help="localstack: the running deployment's outputs file")
     parser.add_argument("--workers", type=int, default=16, help="submitting threads")
-    parser.add_argument("--timeout", type=float, default=None, help="seconds per wait (default 60 + 0.1 per job)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds a wait goes on without a job settling (default 180)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     args = parser.parse_args(argv)
     if args.jobs < 1:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -18,17 +18,26 @@ class WaitTimeout(AssertionError):
 
 
 def wait_for[T](fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: float, describe: str,
-             interval: float = 0.05, max_interval: float = 0.5) -> T:
-    """Observes ``fetch()`` until ``until(observed)`` holds; at the deadline, fails with the last observation."""
+             interval: float = 0.05, max_interval: float = 0.5,
+             progress: Callable[[T], Hashable] | None = None) -> T:
+    """Observes ``fetch()`` until ``until(observed)`` holds; at the deadline, fails with the last observation.
+
+    With ``progress``, the deadline runs from the last change of ``progress(observed)``: a long run that keeps
+    moving (a soak on a slow target) is waited on, one that stalls fails ``timeout`` seconds after its last step.
+    """
     deadline = time.monotonic() + timeout
     delay = interval
+    last_step = progress(fetch()) if progress is not None else None
     while True:
         observed = fetch()
         if until(observed):
             return observed
+        if progress is not None and (step := progress(observed)) != last_step:
+            last_step, deadline = step, time.monotonic() + timeout
         if time.monotonic() >= deadline:
+            stalled = " without progress" if progress is not None else ""
             raise WaitTimeout(
-                f"timed out after {timeout:g} s waiting for {describe}; last seen: {observed!r}", observed,
+                f"timed out after {timeout:g} s{stalled} waiting for {describe}; last seen: {observed!r}", observed,
             )
         # polls an external system between observations, never past the deadline
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
