@@ -124,9 +124,11 @@ class JobsApi:
         def reached(observed: dict[str, Any]) -> bool:
             return all(observed.get(c, {}).get("status") == s for c, s in expected.items())
 
-        intervals = {"interval": poll, "max_interval": poll} if poll else {}
-        return wait_for(lambda: self.statuses(job_id), reached, timeout=timeout,
-                        describe=f"job {job_id} to reach {expected}", **intervals)
+        describe = f"job {job_id} to reach {expected}"
+        if poll:
+            return wait_for(lambda: self.statuses(job_id), reached, timeout=timeout, describe=describe,
+                            interval=poll, max_interval=poll)
+        return wait_for(lambda: self.statuses(job_id), reached, timeout=timeout, describe=describe)
 
     def wait_until_settled(self, job_id: str, consumers: list[str], timeout: float = 60) -> dict[str, Any]:
         """Until every consumer shows a terminal status (Success or Failure)."""

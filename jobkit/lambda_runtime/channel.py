@@ -46,7 +46,11 @@ class MessageChannel:
             raise ChannelClosedError(str(exc)) from exc
 
     def receive(self, deadline: float) -> dict[str, Any] | None:
-        """Next message, or None when `deadline` (time.monotonic) passes first."""
+        """Next message, or None when `deadline` (time.monotonic) passes first.
+
+        Past the deadline, what the worker has already written is still read: a caller that was not scheduled
+        in time (a loaded engine) must not turn an answer that is waiting in the pipe into a timeout.
+        """
         while True:
             newline = self._pending.find(b"\n")
             if newline >= 0:
@@ -55,9 +59,9 @@ class MessageChannel:
                 message: dict[str, Any] = json.loads(line)
                 return message
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            if not self._poller.poll(max(int(remaining * 1000), 1)):
+            if not self._poller.poll(max(int(remaining * 1000), 1) if remaining > 0 else 0):
+                if remaining <= 0:
+                    return None
                 continue  # re-check the deadline
             try:
                 chunk = os.read(self._result_fd, _READ_CHUNK)

@@ -204,6 +204,7 @@ class WorkerProcess:
         seq = self._seq
         began = time.monotonic()
         deadline = began + timeout_s
+        deadline_ms = int(time.time() * 1000 + timeout_s * 1000)
         try:
             self._channel.send(
                 {
@@ -211,7 +212,7 @@ class WorkerProcess:
                     "seq": seq,
                     "request_id": request.request_id,
                     "payload": base64.b64encode(request.payload).decode("ascii"),
-                    "deadline_ms": int(time.time() * 1000 + timeout_s * 1000),
+                    "deadline_ms": deadline_ms,
                     "invoked_function_arn": request.invoked_function_arn,
                     "trace_id": request.trace_id,
                     "client_context": dict(request.client_context) if request.client_context else None,
@@ -223,7 +224,9 @@ class WorkerProcess:
             returncode = self._collect_exit()
             logs = self._logs.take_rest(time.monotonic() + _LOG_DRAIN_S)
             return InvokeOutcome(Outcome.EXITED, b"", None, logs, _ms_since(began), None, returncode)
-        if message is None:
+        # the worker's own clock says when the handler returned: an answer read late (this thread was not
+        # scheduled) is in time if the handler finished in time, and one that finished late is a timeout
+        if message is None or int(message.get("finished_ms", 0)) > deadline_ms:
             self.kill()
             logs = self._logs.take_rest(time.monotonic() + _LOG_DRAIN_S)
             return InvokeOutcome(Outcome.TIMEOUT, b"", None, logs, _ms_since(began), None)

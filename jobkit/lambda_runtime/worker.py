@@ -11,7 +11,7 @@ Wire protocol (one JSON object per line, never containing a raw newline):
   "trace_id", "client_context", "cognito_identity"}` per invocation. EOF means "shut down".
 - RESULT_FD, worker -> manager: `{"type": "init", "ok", "error"}` once, then per invocation
   `{"type": "result", "seq", "ok", "payload" (base64: the result, or Lambda's error document),
-  "error_type", "max_rss_kb"}`.
+  "error_type", "max_rss_kb", "finished_ms" (when the handler returned, epoch ms: judged against deadline_ms)}`.
 - stdout/stderr (one pipe) are the function's logs. After init and after every invocation the worker writes
   the marker `\\x1ejobkit:<token>:<seq>\\x1e` to fd 1 *before* answering, so the manager can cut the log
   stream exactly at invocation boundaries.
@@ -397,6 +397,7 @@ def main(argv: list[str]) -> int:
         if message is None:
             return 0
         ok, body, error_type = _invoke(handler, message)
+        finished_ms = int(time.time() * 1000)
         _flush_and_mark(token, int(message["seq"]))
         channel.send(
             {
@@ -406,6 +407,7 @@ def main(argv: list[str]) -> int:
                 "payload": base64.b64encode(body).decode("ascii"),
                 "error_type": error_type,
                 "max_rss_kb": _max_rss_kb(),
+                "finished_ms": finished_ms,
             }
         )
 

@@ -89,6 +89,27 @@ def test_timeout_kills_the_process_group_and_the_next_invocation_starts_fresh(ma
     assert after.init_duration_ms is not None
 
 
+def test_an_answer_read_after_the_deadline_counts_when_the_handler_finished_in_time(
+    make_function: MakeFunction, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A loaded engine may read the answer late; the handler's own finish time decides, as on Lambda (found by
+    the 10,000-job soak: finished jobs were reported as timed out and then failed by their error handler)."""
+    from jobkit.lambda_runtime.channel import MessageChannel
+
+    function = make_function({"app.py": COUNTER}, timeout=1)
+    assert _invoke(function).json()["count"] == 1
+    receive = MessageChannel.receive
+
+    def starved(self: MessageChannel, deadline: float) -> dict[str, object] | None:
+        time.sleep(max(0.0, deadline - time.monotonic()) + 0.2)  # this thread got no CPU until past the deadline
+        return receive(self, deadline)
+
+    monkeypatch.setattr(MessageChannel, "receive", starved)
+    result = _invoke(function)
+    assert not result.is_error and not result.timed_out
+    assert result.json()["count"] == 2  # the same environment: nothing was killed
+
+
 def test_crash_is_runtime_exit_error_and_the_environment_is_replaced(make_function: MakeFunction) -> None:
     function = make_function({"app.py": COUNTER})
     request_id = new_request_id()
