@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from botocore.exceptions import ClientError  # noqa: E402
+
 from jobkit.client.deployment import Deployment  # noqa: E402
 from jobkit.client.jobs_api import TERMINAL, JobsApi  # noqa: E402
 from jobkit.client.waiting import WaitTimeout, wait_for  # noqa: E402
@@ -89,6 +91,7 @@ class SoakReport:
     settle_seconds: float = 0.0
     replay_seconds: float = 0.0
     elapsed_seconds: float = 0.0
+    timed_out: int | None = None
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -105,6 +108,8 @@ class SoakReport:
             f"[{self.target}] {self.jobs} jobs: accepted {self.accepted}, refused {self.refused} ({kinds})",
             f"[{self.target}] lost {self.lost}, duplicated {self.duplicated}, unexpected {self.unexpected}",
             f"[{self.target}] {per_consumer}",
+            f"[{self.target}] invocations timed out: "
+            f"{'unknown' if self.timed_out is None else self.timed_out} (from the functions' logs)",
             f"[{self.target}] versions {dict(sorted(self.versions.items()))}; archived {self.archived_before_replay}, "
             f"replayed {self.replayed_events}",
             f"[{self.target}] elapsed {self.elapsed_seconds:.1f} s (submit {self.submit_seconds:.1f} s, settle "
@@ -119,10 +124,33 @@ def scan_items(deployment: Deployment) -> dict[str, dict[str, Any]]:
     """Every item of the jobs table (consistent scan), by id, in DynamoDB JSON."""
     ddb = deployment.client("dynamodb")
     items: dict[str, dict[str, Any]] = {}
-    for page in ddb.get_paginator("scan").paginate(TableName=deployment["JobsTableName"], ConsistentRead=True):
+    # only what the verdict reads: a soak polls the whole table, and on the embedded engine it shares the
+    # engine's process, so every byte it scans is time the functions wait for
+    for page in ddb.get_paginator("scan").paginate(TableName=deployment["JobsTableName"], ConsistentRead=True,
+                                                    ProjectionExpression="#i, #s, #v",
+                                                    ExpressionAttributeNames={"#i": "id", "#s": "job_status",
+                                                                              "#v": "version"}):
         for item in page.get("Items", []):
             items[item["id"]["S"]] = item
     return items
+
+
+TIMED_OUT = "Task timed out after"
+
+
+def timed_out_invocations(deployment: Deployment) -> int | None:
+    """How many invocations of the stack's functions timed out ("Task timed out after" in their log groups):
+    what explains a clean job's Failure when the machine was too loaded for a sped-up clock's timeouts."""
+    logs = deployment.client("logs")
+    try:
+        groups = [group["logGroupName"] for page in logs.get_paginator("describe_log_groups").paginate()
+                  for group in page["logGroups"] if "Function" in group["logGroupName"]]
+        return sum(1 for group in groups
+                   for page in logs.get_paginator("filter_log_events").paginate(
+                       logGroupName=group, filterPattern=f'"{TIMED_OUT}"')
+                   for event in page["events"] if TIMED_OUT in event.get("message", ""))
+    except ClientError:
+        return None
 
 
 def status_of(item: dict[str, Any] | None, consumer: str) -> str | None:
@@ -179,6 +207,7 @@ def run_soak(deployment: Deployment, jobs: int, *, workers: int = 16, timeout: f
     # a stall timeout: every wait goes on while jobs keep settling (LocalStack settles about 2 jobs a second, the
     # embedded engine at time scale 20 about 10), and gives up this long after the last one settled
     wait = timeout if timeout is not None else 180.0
+    poll = max(2.0, jobs / 1000)  # seconds between whole-table scans at most: 10 s for 10,000 jobs
     report = SoakReport(target=deployment.target, jobs=jobs)
     began = time.monotonic()
     started = datetime.now(UTC) - timedelta(seconds=2)
@@ -213,7 +242,7 @@ def run_soak(deployment: Deployment, jobs: int, *, workers: int = 16, timeout: f
         say("waiting for every job to settle as far as the faults let it")
         settle_began = time.monotonic()
         try:
-            wait_for(lambda: scan_items(deployment), before_replay, timeout=wait, interval=0.5, max_interval=2,
+            wait_for(lambda: scan_items(deployment), before_replay, timeout=wait, interval=0.5, max_interval=poll,
                      describe="every job to settle before the replay", progress=settled_count)
         except WaitTimeout as exc:
             report.examples.append(f"before the replay: {str(exc)[:200]}")
@@ -232,12 +261,13 @@ def run_soak(deployment: Deployment, jobs: int, *, workers: int = 16, timeout: f
         return all(status_of(items.get(j), c) in TERMINAL for j in accepted for c in consumers)
 
     try:
-        items = wait_for(lambda: scan_items(deployment), all_settled, timeout=wait, interval=0.5, max_interval=2,
+        items = wait_for(lambda: scan_items(deployment), all_settled, timeout=wait, interval=0.5, max_interval=poll,
                          describe="every job to settle after the replay", progress=settled_count)
     except WaitTimeout as exc:
         items = exc.last if isinstance(exc.last, dict) else scan_items(deployment)
     report.replay_seconds = time.monotonic() - replay_began
     tally(report, accepted, items, consumers, preexisting)
+    report.timed_out = timed_out_invocations(deployment)
     report.elapsed_seconds = time.monotonic() - began
     return report
 
