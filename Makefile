@@ -95,9 +95,10 @@ bench: setup
 
 # 10,000 jobs on the embedded engine and 1,000 on LocalStack's host engine, faults and a replay included
 soak: setup
-	$(PY) scripts/soak.py --jobs 10000 --target embedded --time-scale 20
+	$(PY) scripts/soak.py --jobs 10000 --target embedded --time-scale 20 --json bench/results/soak_embedded.json
 	jobkit up --target localstack --runtime host --detach
-	$(PY) scripts/soak.py --jobs 1000 --target localstack; status=$$?; jobkit down --target localstack --runtime host; exit $$status
+	$(PY) scripts/soak.py --jobs 1000 --target localstack --json bench/results/soak_localstack.json; status=$$?; \
+	  jobkit down --target localstack --runtime host; exit $$status
 
 clean:
 	rm -rf cdk.out .jobkit .pytest_cache .mypy_cache .ruff_cache

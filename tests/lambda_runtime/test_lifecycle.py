@@ -241,7 +241,7 @@ def test_stop_interrupts_a_running_invocation(make_function: MakeFunction, tmp_p
 def test_a_sped_up_clock_enforces_the_timeout_sooner_and_reports_the_configured_one(
     make_function: MakeFunction,
 ) -> None:
-    function = make_function({"app.py": COUNTER}, timeout=16, time_scale=8)
+    function = make_function({"app.py": COUNTER}, timeout=16, time_scale=8, min_scaled_timeout=1.0)
     assert _invoke(function).json()["count"] == 1
     request_id = new_request_id()
     started = time.monotonic()
@@ -252,10 +252,23 @@ def test_a_sped_up_clock_enforces_the_timeout_sooner_and_reports_the_configured_
     assert result.json()["errorMessage"] == f"RequestId: {request_id} Error: Task timed out after 16.00 seconds"
 
 
-def test_a_sped_up_clock_never_leaves_a_function_less_than_3_real_seconds(make_function: MakeFunction) -> None:
-    function = make_function({"app.py": COUNTER}, timeout=15, time_scale=20)
+def test_a_sped_up_clock_never_leaves_a_function_less_than_its_floor(make_function: MakeFunction) -> None:
+    function = make_function({"app.py": COUNTER}, timeout=15, time_scale=20, min_scaled_timeout=3.0)
     request_id = new_request_id()
     started = time.monotonic()
     result = function.invoke(json.dumps({"sleep": 30}).encode(), request_id)
     assert result.timed_out
     assert 3.0 <= time.monotonic() - started < 6.0  # not 0.75 s: the function's own work is not sped up
+
+
+def test_the_floor_under_a_sped_up_clock_is_10_real_seconds_and_never_above_the_timeout() -> None:
+    from jobkit.lambda_runtime.environment import FunctionConfig
+
+    def real(timeout: float, scale: float) -> float:
+        return FunctionConfig(function_name="f", code_dir=Path("."), handler="app.handler", timeout=timeout,
+                              time_scale=scale).real_timeout
+
+    assert real(15, 20) == 10.0  # the processors' 15 s at the test suite's 20x
+    assert real(300, 20) == 15.0  # scaled when that is longer than the floor
+    assert real(3, 20) == 3.0  # never longer than the configured timeout
+    assert real(15, 1) == 15.0
