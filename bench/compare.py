@@ -22,6 +22,7 @@ from typing import Any
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import JobsApi
 from jobkit.client.waiting import wait_for
+from jobkit.processes import descendants
 from jobkit.project import ROOT
 from jobkit.replay import archive_event_count, replay_archive
 from jobkit.ui import Ui
@@ -59,25 +60,6 @@ def rss_mb(pids: set[int]) -> float:
         except OSError:
             continue
     return total / 1024
-
-
-def descendants(root: int) -> set[int]:
-    """The process and every descendant (function workers, Java, Node), by parent pid."""
-    children: dict[int, list[int]] = {}
-    for status in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = status.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(status.parent.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-    found, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo += children.get(pid, [])
-    return found
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -227,7 +209,8 @@ def main() -> None:
     from jobkit.targets.embedded import PID_FILE, EmbeddedSandbox
 
     def engine_pids() -> set[int]:
-        return descendants(int(PID_FILE.read_text()))
+        root = int(PID_FILE.read_text())
+        return {root} | descendants(root)
 
     real, fast = EmbeddedSandbox(time_scale=1.0), EmbeddedSandbox(time_scale=FAST_CLOCK)
     targets = [

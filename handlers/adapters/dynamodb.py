@@ -73,8 +73,9 @@ class DynamoJobStore:
             "UpdateExpression": update,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": values,
-            # a lost race returns the item as it now is, so the retry needs no read ("UpdateItem",
-            # ReturnValuesOnConditionCheckFailure, DynamoDB API Reference)
+            # a lost race returns the item as it now is, so the retry needs no read and no read capacity
+            # (DynamoDB API Reference: "UpdateItem", ReturnValuesOnConditionCheckFailure; the item comes back
+            # as the Item member of "ConditionalCheckFailedException")
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if names:

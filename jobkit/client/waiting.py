@@ -27,13 +27,16 @@ def wait_for[T](fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: 
     """
     deadline = time.monotonic() + timeout
     delay = interval
-    last_step = progress(fetch()) if progress is not None else None
+    unseen = object()
+    last_step: object = unseen
     while True:
         observed = fetch()
         if until(observed):
             return observed
         if progress is not None and (step := progress(observed)) != last_step:
-            last_step, deadline = step, time.monotonic() + timeout
+            if last_step is not unseen:  # the first observation sets the baseline; the deadline runs from the start
+                deadline = time.monotonic() + timeout
+            last_step = step
         if time.monotonic() >= deadline:
             stalled = " without progress" if progress is not None else ""
             raise WaitTimeout(

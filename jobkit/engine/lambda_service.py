@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -119,21 +120,21 @@ class LambdaService:
 
     def prewarm(self) -> None:
         """Starts one environment per function in parallel, so the first job meets warm functions."""
-        threads = [threading.Thread(target=e.local.prewarm, daemon=True) for e in self.unique()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        self._each(lambda entry: entry.local.prewarm(), join_timeout=30)
 
     def unique(self) -> list[DeployedFunction]:
         return list({id(e): e for e in self._functions.values()}.values())
 
     def stop(self) -> None:
-        threads = [threading.Thread(target=e.local.stop, daemon=True) for e in self.unique()]
+        self._each(lambda entry: entry.local.stop(), join_timeout=10)
+
+    def _each(self, action: Callable[[DeployedFunction], object], join_timeout: float) -> None:
+        """``action`` on every function at once (each starts or stops its own processes), waited for."""
+        threads = [threading.Thread(target=action, args=(entry,), daemon=True) for entry in self.unique()]
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(10)
+            thread.join(join_timeout)
 
     def _write_logs(self, entry: DeployedFunction, text: str) -> None:
         if not text:

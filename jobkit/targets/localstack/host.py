@@ -33,6 +33,7 @@ import requests
 
 from jobkit.client.waiting import WaitTimeout, wait_for
 from jobkit.errors import JobkitError
+from jobkit.processes import descendants, process_table
 from jobkit.targets.localstack import environment, settings
 from jobkit.targets.localstack.settings import EnginePaths
 from jobkit.ui import Ui
@@ -42,42 +43,6 @@ USABLE_STATES = frozenset({"available", "running"})
 ENGINE_MODULE = "localstack.runtime.main"
 
 
-# ------------------------------------------------------------------------------------------ process table
-
-
-@dataclass(frozen=True)
-class Proc:
-    pid: int
-    ppid: int
-    pgid: int
-    state: str
-
-
-def _processes() -> dict[int, Proc]:
-    """This machine's processes (Linux /proc; elsewhere ``ps``), zombies included with state Z."""
-    table: dict[int, Proc] = {}
-    proc = Path("/proc")
-    if proc.is_dir():
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                raw = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
-            fields = raw[raw.rfind(")") + 2:].split()
-            table[int(entry.name)] = Proc(int(entry.name), int(fields[1]), int(fields[2]), fields[0])
-        return table
-    out = subprocess.run(["ps", "-Ao", "pid=,ppid=,pgid=,stat="], capture_output=True, text=True,
-                         check=False).stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 4:
-            table[int(parts[0])] = Proc(int(parts[0]), int(parts[1]), int(parts[2]), parts[3][0])
-    return table
-
-
 def _environ(pid: int) -> dict[str, str]:
     try:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
@@ -85,20 +50,6 @@ def _environ(pid: int) -> dict[str, str]:
         return {}
     pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
     return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
-
-
-def _descendants(root: int, table: dict[int, Proc]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for p in table.values():
-        children.setdefault(p.ppid, []).append(p.pid)
-    found: set[int] = set()
-    stack = [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -344,7 +295,7 @@ class HostRuntime:
 
     def _alive(self, pid: int) -> bool:
         self._reap()
-        proc = _processes().get(pid)
+        proc = process_table().get(pid)
         return proc is not None and proc.state != "Z"
 
     def _owns(self, record: RunRecord) -> bool:
@@ -360,12 +311,12 @@ class HostRuntime:
         """Live processes of this project's engine: the recorded instance's group and descendants, and
         every process whose environment carries an instance marker and this project's FILESYSTEM_ROOT
         (LocalStack starts Java and Node in sessions of their own; they outlive a killed parent)."""
-        table = _processes()
+        table = process_table()
         family: set[int] = set()
         if record and self._owns(record):
             family.add(record.pid)
             family |= {p.pid for p in table.values() if p.pgid == record.pid}
-            family |= _descendants(record.pid, table)
+            family |= descendants(record.pid, table)
         fs_root = str(self.paths.fs_root)
         own = os.getpid()
         for pid in table:
@@ -393,7 +344,7 @@ class HostRuntime:
 
         def remaining() -> set[int]:
             # what was tracked before the signal stays tracked (a child without the marker, reparented)
-            table = _processes()
+            table = process_table()
             alive = {pid for pid in tracked if pid in table and table[pid].state != "Z"}
             self._reap()
             return alive | self._family(record)
