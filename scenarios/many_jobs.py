@@ -1,9 +1,9 @@
 """12. Many jobs at once, 10 % of them with a processor fault: every job ends Success or Failure for each
 consumer, none lost, none with a duplicated result (``version`` = exactly two writes per consumer).
 
-Each shard of a stream is processed in order, one batch at a time ("Using AWS Lambda with Amazon DynamoDB":
-in-order processing per shard), so in real time the count is bounded by the jobs' own seconds: the
-embedded target, whose clock is sped up, runs 200; real-time targets run 30.
+A consumer runs at most ParallelizationFactor batches of a shard at once ("Using AWS Lambda with Amazon
+DynamoDB"), and LocalStack one (it ignores the factor), so in real time the count is bounded by the jobs' own
+seconds: the embedded target, whose clock is sped up, runs 200; real-time targets run 30.
 """
 
 from __future__ import annotations

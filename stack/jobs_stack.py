@@ -36,8 +36,9 @@ DESTINATION_DETAIL_TYPE = "Lambda Function Invocation Result - Failure"
 # checkov's findings this architecture accepts, each with its reason, written into the template next to the
 # resource (``Metadata.checkov.skip``) where `make security` reads them; any other finding fails the build.
 FUNCTION_ACCEPTED = {
-    "CKV_AWS_115": "no reserved concurrency: a stream mapping runs one batch per shard and SNS drives the error "
-                   "handler; reserving would fail to deploy on accounts at the default 10-execution limit",
+    "CKV_AWS_115": "no reserved concurrency: a stream mapping runs at most ParallelizationFactor batches per shard "
+                   "and SNS drives the error handler; reserving would fail to deploy on accounts at the default "
+                   "10-execution limit",
     "CKV_AWS_116": "no DLQ: processors are invoked synchronously by their stream mapping, whose on-failure "
                    "destination is the SNS topic; error handlers are invoked asynchronously with an on-failure "
                    "destination (the failed-jobs bus), which supersedes a DLQ",
@@ -323,6 +324,7 @@ class JobsStack(Stack):
             self.table,
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=1,
+            parallelization_factor=s.parallelization_factor,
             retry_attempts=0,
             bisect_batch_on_error=False,
             max_record_age=Duration.seconds(s.max_record_age_seconds),

@@ -4,6 +4,11 @@ Context keys (``cdk synth -c key=value``):
 - ``consumers``: how many consumers process each job in parallel (default 2).
 - ``faultInjection``: ``true`` deploys the fault plan (SSM) and lets ``POST /jobs`` carry ``fault``;
   local targets turn it on, ``aws`` leaves it off unless asked.
+- ``parallelizationFactor``: how many batches of the table's stream each consumer's mapping processes at
+  once (1-10, default 10): jobs run side by side, one item's records still in order. The pattern's page
+  bounds concurrent jobs by the functions' concurrency; with the default of 1 a consumer would run one job
+  at a time per shard ("Parallelization factor",
+  https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html).
 - ``functionTimeout``: the consumers' Lambda timeout in seconds (default ``jobTimeout`` + 30). Local
   targets set it short so a timeout fault ends in seconds, not minutes.
 """
@@ -36,6 +41,7 @@ class StackSettings:
     function_timeout: int = 330
     error_handler_timeout: int = 30
     locking_retry_attempts: int = 5
+    parallelization_factor: int = 10
     max_record_age_seconds: int = 6 * 3600
     max_event_age_seconds: int = 6 * 3600
     max_job_seconds: int = 86400
@@ -48,10 +54,14 @@ class StackSettings:
         consumers = int(node.try_get_context("consumers") or cls.consumers)
         if not 1 <= consumers <= 9:
             raise ValueError(f"consumers must be between 1 and 9, got {consumers}")
+        parallelization_factor = int(node.try_get_context("parallelizationFactor") or cls.parallelization_factor)
+        if not 1 <= parallelization_factor <= 10:
+            raise ValueError(f"parallelizationFactor must be between 1 and 10, got {parallelization_factor}")
         job_timeout = int(node.try_get_context("jobTimeout") or cls.job_timeout)
         function_timeout = int(node.try_get_context("functionTimeout") or job_timeout + 30)
         return cls(
             consumers=consumers,
+            parallelization_factor=parallelization_factor,
             job_timeout=job_timeout,
             function_timeout=function_timeout,
             locking_retry_attempts=int(

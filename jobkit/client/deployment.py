@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ class Deployment:
     outputs: dict[str, str]
     endpoint_url: str | None
     region: str
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_OUTPUTS, target: str | None = None) -> Deployment:
@@ -75,7 +78,16 @@ class Deployment:
             return False
 
     def client(self, service: str, session: boto3.Session | None = None) -> Any:
-        return (session or self.session()).client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        """A client of ``service`` on this deployment. Without a session, one client per service is made and
+        kept (making one costs tens of milliseconds of CPU; clients are thread-safe), so a scenario polling
+        the table does not spend its time building clients."""
+        if session is not None:
+            return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self.session().client(  # type: ignore[call-overload]
+                    service, endpoint_url=self.endpoint_url)
+            return self._clients[service]
 
     def __getitem__(self, key: str) -> str:
         try:

@@ -137,6 +137,7 @@ def _check_mapping(d: Deployment, r: Resolver, _l: str, resource: dict[str, Any]
         "MaximumRetryAttempts": want.get("MaximumRetryAttempts"),
         "MaximumRecordAgeInSeconds": want.get("MaximumRecordAgeInSeconds"),
         "BisectBatchOnFunctionError": want.get("BisectBatchOnFunctionError"),
+        "ParallelizationFactor": want.get("ParallelizationFactor"),
     }
     wrong = [f"{k}={have.get(k)!r} (template {v!r})" for k, v in expected.items()
              if v is not None and have.get(k) != v]

@@ -1,4 +1,5 @@
-"""Two of moto's per-request costs taken out of the engine's hot path, each without changing an answer.
+"""Two of moto's per-request costs taken out of the engine's hot path, and one of its memory costs, each
+without changing an answer.
 
 1. DynamoDB's item answers are written straight to JSON, meaning exactly what moto's serializer writes.
 moto 5.2 serializes every answer by walking the botocore output shape member by member, with attribute
@@ -13,6 +14,15 @@ compares both encodings over items of every AttributeValue type.
 
 2. moto looks up which actions a response class has (``inspect.getmembers`` over the class) on every
 request; classes do not change while the engine runs, so the answer is remembered per class.
+
+3. moto's SSM is loaded without moto's EC2. ``moto/ssm/models.py`` imports ``moto.ec2.ec2_backends`` at its
+top, only to resolve SendCommand's instance targets (which the pattern never sends), and importing
+``moto.ec2`` loads its instance types, AMIs and offerings: about half of the engine's resident memory
+(measured: ~120 MB of ~237 MB after start). So SSM's models are imported once with a placeholder
+``moto.ec2`` whose ``ec2_backends`` imports the real package on first use; the placeholder leaves
+``sys.modules`` right after, so a later ``import moto.ec2`` gets the real package. This must run before
+anything imports ``moto.ssm`` (``EngineApp`` calls ``install`` first), and does nothing if moto's EC2 or
+SSM is loaded already.
 """
 
 from __future__ import annotations
@@ -20,7 +30,9 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import sys
 import threading
+import types
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -61,11 +73,41 @@ def _execute_result(self: DynamoResult, context: ActionContext) -> Any:
     return _original(self, context)
 
 
+class _Ec2Backends:
+    """``moto.ec2.ec2_backends`` for ``moto.ssm.models``, imported when SSM first uses it."""
+
+    @staticmethod
+    def _real() -> Any:
+        from moto.ec2 import ec2_backends
+
+        return ec2_backends
+
+    def __getitem__(self, account_id: str) -> Any:
+        return self._real()[account_id]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+
+def _import_ssm_without_ec2() -> None:
+    if "moto.ec2" in sys.modules or "moto.ssm.models" in sys.modules:
+        return
+    placeholder = types.ModuleType("moto.ec2", "stands in while moto.ssm.models is imported (moto_fast)")
+    placeholder.__dict__["ec2_backends"] = _Ec2Backends()
+    sys.modules["moto.ec2"] = placeholder
+    try:
+        import moto.ssm.models  # noqa: F401
+    finally:
+        if sys.modules.get("moto.ec2") is placeholder:
+            del sys.modules["moto.ec2"]
+
+
 def install() -> None:
-    """Both changes, once per process (idempotent)."""
+    """All three changes, once per process (idempotent)."""
     global _original
     with _installed:
         if _original is None:
+            _import_ssm_without_ec2()
             _original = DynamoResult.execute_result
             DynamoResult.execute_result = _execute_result  # type: ignore[method-assign,assignment]
             moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(method_names_from_class)

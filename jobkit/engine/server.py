@@ -8,9 +8,12 @@ everything else to moto's in-process server, which is the store and control plan
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
@@ -22,13 +25,18 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from jobkit.engine import moto_fast
+from jobkit.engine import moto_fast, moto_writes
 from jobkit.engine.gateway import RAW_HEADERS, refusal
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
 _API_HOST = re.compile(r"^([a-z0-9]+)\.execute-api\.localhost\.localstack\.cloud(:\d+)?$")
 _LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+#: the Lambda API's REST paths for event source mappings ("Lambda API Reference": GetEventSourceMapping,
+#: UpdateEventSourceMapping, ListEventSourceMappings)
+_LAMBDA_MAPPINGS = {("GET", True): "GetEventSourceMapping", ("PUT", True): "UpdateEventSourceMapping",
+                    ("GET", False): "ListEventSourceMappings"}
+_LAMBDA_MAPPING = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
 SERVICES = ("apigateway", "cloudformation", "dynamodb", "dynamodbstreams", "events", "iam", "kms", "lambda",
@@ -65,6 +73,8 @@ def identify(request: Request, body: bytes) -> AwsCall | None:
         action = target.rsplit(".", 1)[-1]
     elif service == "lambda" and _LAMBDA_INVOKE.match(request.path) and request.method == "POST":
         action = "Invoke"
+    elif service == "lambda" and (mapping := _LAMBDA_MAPPING.match(request.path)):
+        action = _LAMBDA_MAPPINGS.get((request.method, bool(mapping.group(1))), "")
     else:
         action = parse_qs(body.decode(errors="replace")).get("Action", [""])[0] or request.args.get("Action", "")
     return AwsCall(service, region, action, body)
@@ -73,13 +83,6 @@ def identify(request: Request, body: bytes) -> AwsCall | None:
 def health_document() -> dict[str, Any]:
     """LocalStack's ``/_localstack/health`` shape: services with their state, edition, version."""
     return {"services": dict.fromkeys(SERVICES, "running"), "edition": "community", "version": "jobkit-embedded"}
-
-
-#: moto checks a condition expression and then writes without a lock, so two racing conditional writes can
-#: both succeed (a lost update: the very thing optimistic locking prevents on AWS). Every DynamoDB write of
-#: the engine, over HTTP or in process, runs under this lock.
-DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
-DYNAMODB_WRITE_LOCK = threading.Lock()
 
 
 class _Dispatcher(DomainDispatcherApplication):
@@ -107,6 +110,7 @@ class EngineApp:
     def __init__(self, account: str = ACCOUNT) -> None:
         self.account = account
         moto_fast.install()
+        moto_writes.install()  # moto's conditional writes atomic, as DynamoDB's
         self.moto = _Dispatcher()
         self.interceptors: dict[tuple[str, str], Interceptor] = {}
         self.routes: dict[str, Callable[[Request], Response]] = {}
@@ -126,9 +130,6 @@ class EngineApp:
         response = self._route(request, call)
         if response is not None:
             return response(environ, start_response)
-        if call is not None and call.service == "dynamodb" and call.action in DYNAMODB_WRITES:
-            with DYNAMODB_WRITE_LOCK:
-                return list(self.moto(environ, start_response))
         return self.moto(environ, start_response)
 
     def _route(self, request: Request, call: AwsCall | None) -> Response | None:
@@ -164,12 +165,29 @@ class EngineApp:
         return None
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No line per request: the engine prints one line per hop of a job instead. (HTTP/1.0, one request per
-    connection: some of moto's answers carry no Content-Length, which a keep-alive client would wait on.)"""
+class _Handler(WSGIRequestHandler):
+    """HTTP/1.1 with keep-alive, and no line per request (the engine prints one line per hop of a job instead).
+
+    werkzeug's own handler closes every connection (and then waits up to 10 ms for request bytes to discard,
+    which on a kept connection would be the caller's next request), so every AWS call paid a new connection
+    and a new server thread. Here the request body is read before the application runs and the answer is
+    buffered (the engine's answers are small documents), so every answer carries its Content-Length and the
+    connection serves the caller's next request: botocore in the functions and the client library keep theirs.
+    """
+
+    connections: _Connections
+    disable_nagle_algorithm = True  # headers and body are two writes: no wait for the caller's delayed ACK
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None
+
+    def setup(self) -> None:
+        super().setup()
+        self.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.connections.discard(self.connection)
+        super().finish()
 
     def make_environ(self) -> Any:
         """WSGI's environ, plus the headers as they came: werkzeug drops any header whose name holds ``_``
@@ -179,13 +197,92 @@ class _QuietHandler(WSGIRequestHandler):
         environ[RAW_HEADERS] = list(self.headers.items())
         return environ
 
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ = self.make_environ()
+        try:
+            if environ.pop("wsgi.input_terminated", False):  # chunked: werkzeug's reader ends at the last chunk
+                body = environ["wsgi.input"].read()
+            else:
+                body = self.rfile.read(max(0, int(environ.get("CONTENT_LENGTH") or 0)))
+        except ValueError:
+            self.send_error(400, "Bad Content-Length")
+            return
+        except (ConnectionError, TimeoutError):  # the caller went away
+            self.close_connection = True
+            return
+        environ["wsgi.input"] = BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        status, headers, data = self._answer(environ)
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        head = environ["REQUEST_METHOD"] == "HEAD"
+        for name, value in headers:
+            if head or name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        if not head and int(code) not in (204, 304) and int(code) >= 200:
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            self.end_headers()
+        self.wfile.flush()
+
+    def _answer(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """(status, headers, body) of the application, or werkzeug's 500 if it fails."""
+        started: list[Any] = []
+        written: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return written.append  # WSGI's write()
+
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                written.extend(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+            return started[0], started[1], b"".join(written)
+        except Exception:
+            self.server.log("error", "Error on request:\n%s", traceback.format_exc())
+            return "500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")], b"Internal Server Error"
+
+
+class _Connections:
+    """The server's open connections, shut on stop: a kept connection would otherwise go on serving its
+    caller from a stopped engine (an engine restarted in the same process, on the same port)."""
+
+    def __init__(self) -> None:
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def add(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._open.add(connection)
+
+    def discard(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(connection)
+
+    def shut(self) -> None:
+        with self._lock:
+            open_now, self._open = self._open, set()
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
 
 class EngineServer:
-    """A threaded HTTP server on a thread of its own (one request per thread, as concurrent callers need)."""
+    """A threaded HTTP server on a thread of its own (one thread per connection, as concurrent callers need)."""
 
     def __init__(self, app: EngineApp, host: str = "127.0.0.1", port: int = 4566) -> None:
         self.app = app
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+        self._connections = _Connections()
+        handler = type("EngineHandler", (_Handler,), {"connections": self._connections})
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="jobkit-endpoint", daemon=True)
 
     @property
@@ -202,6 +299,7 @@ class EngineServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._connections.shut()
         self._thread.join(5)
 
 
@@ -256,9 +354,5 @@ class MotoCaller:
             SigV4Auth(self._role_credentials(role_arn), service, self.region).add_auth(request)
         environ_headers = dict(request.headers.items())
         environ_headers["x-moto-account-id"] = self.app.account
-        if service == "dynamodb" and action in DYNAMODB_WRITES:
-            with DYNAMODB_WRITE_LOCK:
-                response = self._client.post("/", data=body, headers=environ_headers, base_url=f"https://{host}")
-                return response.status_code, response.get_data()
         response = self._client.post("/", data=body, headers=environ_headers, base_url=f"https://{host}")
         return response.status_code, response.get_data()

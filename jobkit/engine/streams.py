@@ -1,12 +1,18 @@
 """DynamoDB Streams event source mappings, with Lambda's semantics, driven by writes (never by polling).
 
 A hook on moto's stream shard (``StreamShard.add``) corrects each new record to AWS's shape and wakes the
-mappings of that stream. Each mapping is one thread that reads its shard in order ("Using AWS Lambda with
-Amazon DynamoDB", https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html; parameters:
+mappings of that stream. Each mapping reads its shard in order ("Using AWS Lambda with Amazon DynamoDB",
+https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html; parameters:
 https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html):
 - StartingPosition TRIM_HORIZON / LATEST; BatchSize; MaximumBatchingWindowInSeconds;
+- ParallelizationFactor (1-10): up to that many batches of one shard are processed at once, records of one item
+  (the same key) always in order, one after the other ("Parallelization factor" in with-ddb.html). Each mapping
+  has that many lanes, one thread each; a record's lane is a hash of its key, so one item's records share one.
+  LocalStack 4.x stores the setting and ignores it (``esm_config_factory.py`` defaults it, its stream poller
+  reads each shard one batch at a time), so there the same stack runs one batch per shard;
 - FilterCriteria ("Lambda event filtering", https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html):
-  records that match no filter are dropped, never sent;
+  records that match no filter are dropped, never sent (the filters do not change while a mapping runs, so a
+  record is judged as it arrives and a dropped one never wakes a lane);
 - on a function error the batch is retried (MaximumRetryAttempts, -1 = until the record expires), and holds
   its shard meanwhile; BisectBatchOnFunctionError splits a failing batch (splits do not count as retries);
   MaximumRecordAgeInSeconds discards records older than that; ReportBatchItemFailures retries from the first
@@ -27,17 +33,20 @@ import threading
 import time
 import traceback
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from moto.backends import get_backend
 from moto.dynamodb.models.table import StreamShard
+from werkzeug.wrappers import Request, Response
 
 from jobkit.engine import patterns
 from jobkit.engine.clock import SandboxClock
 from jobkit.engine.deployer import StackRegistry
 from jobkit.engine.lambda_service import Invoker
+from jobkit.engine.server import AwsCall
 from jobkit.lambda_runtime.function import InvocationResult
 
 # --- the hook on moto's stream -----------------------------------------------------------------------------
@@ -99,6 +108,7 @@ class MappingConfig:
     report_batch_item_failures: bool = False
     on_failure: str | None = None
     enabled: bool = True
+    parallelization_factor: int = 1
 
     @classmethod
     def from_properties(cls, mapping_id: str, props: dict[str, Any]) -> MappingConfig:
@@ -115,6 +125,7 @@ class MappingConfig:
             report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
             on_failure=((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"),
             enabled=bool(props.get("Enabled", True)),
+            parallelization_factor=int(props.get("ParallelizationFactor", 1)),
         )
 
 
@@ -127,7 +138,7 @@ def mappings_from_registry(registry: StackRegistry) -> list[MappingConfig]:
 @dataclass
 class StreamEntry:
     """A record as the poller keeps it: the Lambda event record and its sandbox creation time (for ages; the
-    record itself carries wall-clock time)."""
+    record itself carries wall-clock time). ``index`` is its place in its lane."""
 
     index: int
     event: dict[str, Any]
@@ -148,8 +159,31 @@ FailureSender = Callable[[str, dict[str, Any]], None]  # (destination ARN, on-fa
 
 
 @dataclass
+class _Lane:
+    """One of a mapping's ParallelizationFactor concurrent batch processors: the records whose key hashes to
+    it, read in order, one batch at a time."""
+
+    number: int
+    entries: list[StreamEntry] = field(default_factory=list)
+    position: int = 0
+    busy: bool = False
+    thread: threading.Thread | None = None
+
+    def pending(self) -> bool:
+        return self.position < len(self.entries)
+
+
+def lane_of(record: dict[str, Any], lanes: int) -> int:
+    """The lane of a record: a stable hash of its key, so every record of one item goes to one lane."""
+    if lanes == 1:
+        return 0
+    keys = json.dumps(record["dynamodb"]["Keys"], sort_keys=True, separators=(",", ":"))
+    return zlib.crc32(keys.encode()) % lanes
+
+
+@dataclass
 class StreamPoller:
-    """One mapping: reads its shard in order and invokes its function."""
+    """One mapping: reads its shard in order, in ParallelizationFactor lanes, and invokes its function."""
 
     config: MappingConfig
     invoker: Invoker
@@ -158,12 +192,51 @@ class StreamPoller:
     region: str
     account: str
     on_outcome: Callable[[MappingConfig, Outcome], None] | None = None
-    _entries: list[StreamEntry] = field(default_factory=list)
-    _position: int = 0
+    _lanes: list[_Lane] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    _busy: bool = False
+    _enabled: bool = True
+    _modified: float = field(default_factory=time.time)
+    _shard: StreamShard | None = None  # the shard read since start: the table may go before a batch ends
+
+    def __post_init__(self) -> None:
+        self._lanes = [_Lane(n) for n in range(max(1, self.config.parallelization_factor))]
+        self._enabled = self.config.enabled
+
+    def set_enabled(self, enabled: bool) -> None:
+        """UpdateEventSourceMapping's Enabled: a disabled mapping reads nothing new (batches under way finish)
+        and, enabled again, goes on from where it stopped; records wait in the shard meanwhile."""
+        with self._cond:
+            if enabled != self._enabled:
+                self._enabled, self._modified = enabled, time.time()
+                self._cond.notify_all()
+
+    def state(self) -> str:
+        """The mapping's State: Disabling while a batch started before the switch still runs."""
+        with self._cond:
+            if self._enabled:
+                return "Enabled"
+            return "Disabling" if any(lane.busy for lane in self._lanes) else "Disabled"
+
+    def describe(self, function_arn: str) -> dict[str, Any]:
+        """The mapping as the Lambda API describes it ("EventSourceMappingConfiguration",
+        https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html)."""
+        c = self.config
+        document: dict[str, Any] = {
+            "UUID": c.uuid, "EventSourceArn": c.stream_arn, "FunctionArn": function_arn,
+            "StartingPosition": c.starting_position, "BatchSize": c.batch_size,
+            "MaximumBatchingWindowInSeconds": int(c.batching_window), "ParallelizationFactor": len(self._lanes),
+            "MaximumRetryAttempts": c.maximum_retry_attempts, "MaximumRecordAgeInSeconds": c.maximum_record_age,
+            "BisectBatchOnFunctionError": c.bisect, "DestinationConfig": {"OnFailure": {}},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"] if c.report_batch_item_failures else [],
+            "State": self.state(), "StateTransitionReason": "USER_INITIATED", "LastModified": self._modified,
+            "LastProcessingResult": "No records processed",
+        }
+        if c.on_failure:
+            document["DestinationConfig"] = {"OnFailure": {"Destination": c.on_failure}}
+        if c.filters:
+            document["FilterCriteria"] = {"Filters": [{"Pattern": json.dumps(f)} for f in c.filters]}
+        return document
 
     @property
     def table_name(self) -> str:
@@ -177,80 +250,80 @@ class StreamPoller:
             raise LookupError(f"table {self.table_name} has no stream")
         return shard
 
+    @property
+    def _shard_id(self) -> str:
+        return self._shard.id if self._shard is not None else self.shard.id
+
     def start(self) -> None:
         shard = self.shard
         with self._cond:
-            for index, item in enumerate(list(shard.items)):
+            self._shard = shard
+            for item in list(shard.items):
                 written = _created_at(item.record)
                 correct_record(item.record, written, self.region)
-                self._entries.append(self._entry(index, item.record, self.clock.sandbox_of(written)))
+                self._take(item.record, self.clock.sandbox_of(written))
             if self.config.starting_position == "LATEST":
-                self._position = len(self._entries)
-        self._thread = threading.Thread(target=self._loop, name=f"jobkit-esm-{self.config.uuid[:8]}", daemon=True)
-        self._thread.start()
+                for lane in self._lanes:
+                    lane.position = len(lane.entries)
+        for lane in self._lanes:
+            lane.thread = threading.Thread(target=self._loop, args=(lane,), daemon=True,
+                                           name=f"jobkit-esm-{self.config.uuid[:8]}-{lane.number}")
+            lane.thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(5)
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.thread.join(5)
 
-    def _entry(self, index: int, record: dict[str, Any], created: float) -> StreamEntry:
-        event = copy.deepcopy(record)
-        event["eventSourceARN"] = self.config.stream_arn
-        return StreamEntry(index, event, created)
+    def _take(self, record: dict[str, Any], created: float) -> bool:
+        """Appends a record to its lane if it passes the filters (under ``_cond``); a record that matches no
+        filter is dropped here, as Lambda drops it, never sent."""
+        seen = {**record, "eventSourceARN": self.config.stream_arn}
+        if self.config.filters and not any(patterns.matches(f, seen) for f in self.config.filters):
+            return False
+        lane = self._lanes[lane_of(record, len(self._lanes))]
+        lane.entries.append(StreamEntry(len(lane.entries), copy.deepcopy(seen), created))
+        return True
 
     def notify(self, shard: StreamShard, record: Any, created: float) -> None:
         """A record was appended to some shard (from the writer's thread): take it if it is ours."""
-        if shard is not self.shard:
+        if shard is not self._shard:
             return
         with self._cond:
-            self._entries.append(self._entry(len(self._entries), record.record, created))
-            self._cond.notify_all()
+            if self._take(record.record, created):
+                self._cond.notify_all()
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._busy and self._position >= len(self._entries)
+            return not any(lane.busy or (self._enabled and lane.pending()) for lane in self._lanes)
 
-    # --- the shard's loop ------------------------------------------------------------------------------
-    def _loop(self) -> None:
+    # --- a lane's loop ----------------------------------------------------------------------------------
+    def _loop(self, lane: _Lane) -> None:
         while not self._stop.is_set():
             with self._cond:
-                self._cond.wait_for(lambda: self._stop.is_set() or self._position < len(self._entries))
+                self._cond.wait_for(lambda: self._stop.is_set() or (self._enabled and lane.pending()))
                 if self._stop.is_set():
                     return
-                self._busy = True
+                lane.busy = True
             try:
                 if self.config.batching_window > 0:
                     self.clock.wait(self.config.batching_window, self._stop)
-                batch, next_position = self._next_batch()
-                if batch:
-                    self._process(batch)
                 with self._cond:
-                    self._position = next_position
+                    batch = lane.entries[lane.position:lane.position + self.config.batch_size]
+                self._process(batch)
+                with self._cond:
+                    lane.position = batch[-1].index + 1
             except Exception:  # the engine's own fault: report it, keep the shard, try again shortly
                 if not self._stop.is_set():
                     traceback.print_exc()
                 self._stop.wait(1.0)
             finally:
                 with self._cond:
-                    self._busy = False
+                    lane.busy = False
                     self._cond.notify_all()
-
-    def _next_batch(self) -> tuple[list[StreamEntry], int]:
-        """Up to BatchSize records that pass the filters; records that pass none are dropped."""
-        with self._cond:
-            pending = self._entries[self._position:]
-        batch: list[StreamEntry] = []
-        position = self._position
-        for entry in pending:
-            if len(batch) >= self.config.batch_size:
-                break
-            position = entry.index + 1
-            if not self.config.filters or any(patterns.matches(f, entry.event) for f in self.config.filters):
-                batch.append(entry)
-        return batch, position
 
     def _process(self, batch: list[StreamEntry]) -> None:
         parts = [batch]
@@ -310,7 +383,7 @@ class StreamPoller:
             self.on_outcome(self.config, Outcome(part, result, invocations, discarded=condition))
         if self.config.on_failure:
             self.send_failure(self.config.on_failure, on_failure_record(
-                self.config, part, condition, result, invocations, time.time(), self.shard.id,
+                self.config, part, condition, result, invocations, time.time(), self._shard_id,
                 self.invoker.arn_of(self.config.function)))
 
 
@@ -364,8 +437,9 @@ class StreamMappings:
         self.clock = clock
         self.region = region
         self.on_record = on_record
+        self.invoker = invoker
         self.pollers = [StreamPoller(c, invoker, clock, send_failure, region, account, on_outcome)
-                        for c in configs if c.enabled]
+                        for c in configs]
 
     def _on_append(self, shard: StreamShard, item: Any) -> None:
         # the hook sees every moto stream of the process (other engines', tests' own mock_aws tables)
@@ -391,3 +465,65 @@ class StreamMappings:
 
     def idle(self) -> bool:
         return all(p.idle() for p in self.pollers)
+
+    # --- the Lambda API's view of the mappings (Get, List, Update's Enabled) --------------------------------
+    def intercept_get(self, request: Request, call: AwsCall) -> Response:
+        poller = self._poller(request.path)
+        if poller is None:
+            return _not_found(request.path)
+        return _json(poller.describe(self.invoker.arn_of(poller.config.function)))
+
+    def intercept_list(self, request: Request, call: AwsCall) -> Response:
+        """ListEventSourceMappings, narrowed by FunctionName (name or ARN) and EventSourceArn as AWS does."""
+        function, source = request.args.get("FunctionName"), request.args.get("EventSourceArn")
+        found = []
+        for poller in self.pollers:
+            arn = self.invoker.arn_of(poller.config.function)
+            if function and function not in (arn, arn.rsplit(":", 1)[-1], poller.config.function):
+                continue
+            if source and source != poller.config.stream_arn:
+                continue
+            found.append(poller.describe(arn))
+        return _json({"EventSourceMappings": found})
+
+    def intercept_update(self, request: Request, call: AwsCall) -> Response:
+        """UpdateEventSourceMapping: Enabled is applied; any other setting is refused with a message rather
+        than stored and ignored (the engine builds its mappings from the template)."""
+        poller = self._poller(request.path)
+        if poller is None:
+            return _not_found(request.path)
+        try:
+            update = call.json()
+        except ValueError:
+            update = None
+        if not isinstance(update, dict):
+            return _error(400, "InvalidParameterValueException", "the request body is not a JSON object")
+        other = sorted(set(update) - {"Enabled", "FunctionName"})
+        if other:
+            return _error(400, "InvalidParameterValueException",
+                          f"jobkit's engine updates only Enabled of a mapping; deploy the stack to change {other}")
+        if "Enabled" in update:
+            poller.set_enabled(bool(update["Enabled"]))
+        document = poller.describe(self.invoker.arn_of(poller.config.function))
+        if "Enabled" in update:  # the answer names the transition, as Lambda's does
+            document["State"] = "Enabling" if update["Enabled"] else "Disabling"
+        return _json(document, 202)
+
+    def _poller(self, path: str) -> StreamPoller | None:
+        mapping = path.rstrip("/").rsplit("/", 1)[-1]
+        return next((p for p in self.pollers if p.config.uuid == mapping), None)
+
+
+def _json(document: Any, status: int = 200) -> Response:
+    return Response(json.dumps(document), status=status, content_type="application/json")
+
+
+def _error(status: int, kind: str, message: str) -> Response:
+    """Lambda's REST error: the type in ``x-amzn-ErrorType``, ``Type`` and ``message`` in the body."""
+    return Response(json.dumps({"Type": "User", "message": message}), status=status,
+                    content_type="application/json", headers={"x-amzn-ErrorType": kind})
+
+
+def _not_found(path: str) -> Response:
+    mapping = path.rstrip("/").rsplit("/", 1)[-1]
+    return _error(404, "ResourceNotFoundException", f"The resource you requested does not exist. (mapping {mapping})")

@@ -101,8 +101,11 @@ def test_synthesized_stack_is_deployed_with_outputs(engine: EmbeddedEngine, depl
     assert table["LatestStreamArn"] == outputs["JobsTableStreamArn"]
     names = {f["FunctionName"] for f in deployment.client("lambda").list_functions()["Functions"]}
     assert outputs["Consumer1FunctionName"] in names
-    # stream mappings and Lambda subscriptions stay out of moto: the compute plane runs them
-    assert deployment.client("lambda").list_event_source_mappings()["EventSourceMappings"] == []
+    # stream mappings stay out of moto (the compute plane runs them) and the Lambda API describes them
+    mappings = deployment.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    assert len(mappings) == 2
+    assert {(m["State"], m["ParallelizationFactor"], m["EventSourceArn"]) for m in mappings} == {
+        ("Enabled", 10, outputs["JobsTableStreamArn"])}
     stacks = deployment.client("cloudformation").describe_stacks(StackName="JobsStack")["Stacks"]
     assert {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]} == outputs
 

@@ -1,9 +1,13 @@
-"""The engine's direct JSON for DynamoDB item answers means exactly what moto's serializer writes."""
+"""The engine's direct JSON for DynamoDB item answers means exactly what moto's serializer writes; moto's SSM
+loads without moto's EC2."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -94,3 +98,82 @@ def test_action_lookup_is_remembered_and_unchanged() -> None:
     remembered = moto.core.responses.method_names_from_class
     assert remembered(DynamoResult) == method_names_from_class(DynamoResult)
     assert remembered(DynamoResult) is remembered(DynamoResult)
+
+
+#: Run in a fresh interpreter: whether moto.ec2 gets imported depends on what the process imported before.
+SSM_WITHOUT_EC2 = """
+import json, sys
+import boto3
+from moto import mock_aws
+from jobkit.engine import moto_fast
+
+moto_fast.install()
+facts = {}
+with mock_aws():
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    ssm.put_parameter(Name="/jobkit/faults/a", Value="1", Type="String")
+    ssm.put_parameter(Name="/jobkit/faults/b", Value="2", Type="String", Overwrite=True)
+    facts["value"] = ssm.get_parameter(Name="/jobkit/faults/a")["Parameter"]["Value"]
+    facts["by_path"] = sorted(p["Name"] for p in ssm.get_parameters_by_path(Path="/jobkit/faults")["Parameters"])
+    ssm.delete_parameter(Name="/jobkit/faults/a")
+    facts["ec2_after_ssm"] = "moto.ec2" in sys.modules
+
+    from moto.ssm import models
+    proxy = models.ec2_backends
+    # SendCommand with instance targets is what SSM needs EC2 for: the proxy imports the real package
+    ssm.send_command(DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]},
+                     Targets=[{"Key": "tag:role", "Values": ["worker"]}])
+    import moto.ec2
+    from moto.ec2.models import ec2_backends
+    facts["ec2_after_send_command"] = "moto.ec2" in sys.modules
+    facts["real_package"] = hasattr(moto.ec2, "__path__") and moto.ec2.ec2_backends is ec2_backends
+    facts["proxy_item_is_real"] = proxy["123456789012"] is ec2_backends["123456789012"]
+    facts["proxy_attribute_is_real"] = proxy.service_name == ec2_backends.service_name == "ec2"
+print(json.dumps(facts))
+"""
+
+
+def _fresh_python(code: str) -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    facts: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return facts
+
+
+def test_ssm_runs_without_importing_moto_ec2_until_it_needs_it() -> None:
+    facts = _fresh_python(SSM_WITHOUT_EC2)
+    assert facts["value"] == "1"
+    assert facts["by_path"] == ["/jobkit/faults/a", "/jobkit/faults/b"]
+    assert facts["ec2_after_ssm"] is False
+    assert facts["ec2_after_send_command"] is True
+    assert facts["real_package"] is True
+    assert facts["proxy_item_is_real"] is True
+    assert facts["proxy_attribute_is_real"] is True
+
+
+def test_a_later_import_of_moto_ec2_gets_the_real_package() -> None:
+    facts = _fresh_python("""
+import json, sys
+from jobkit.engine import moto_fast
+moto_fast.install()
+loaded = "moto.ec2" in sys.modules
+import moto.ec2.models
+from moto.ssm import models
+print(json.dumps({"loaded": loaded, "package": hasattr(sys.modules["moto.ec2"], "__path__"),
+                  "same": models.ec2_backends["1"] is moto.ec2.ec2_backends["1"]}))
+""")
+    assert facts == {"loaded": False, "package": True, "same": True}
+
+
+def test_nothing_to_do_when_moto_ec2_is_loaded_already() -> None:
+    facts = _fresh_python("""
+import json
+import moto.ec2
+from jobkit.engine import moto_fast
+moto_fast.install()
+from moto.ssm import models
+print(json.dumps({"real": models.ec2_backends is moto.ec2.ec2_backends}))
+""")
+    assert facts == {"real": True}

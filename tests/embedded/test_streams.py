@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from jobkit.client.waiting import wait_for
 from jobkit.engine.clock import SandboxClock
-from jobkit.engine.streams import MappingConfig, StreamMappings, on_failure_record
+from jobkit.engine.streams import MappingConfig, StreamMappings, lane_of, on_failure_record
 from tests.embedded.conftest import FakeInvoker, result
 
 FUNCTION = "arn:aws:lambda:us-east-1:000000000000:function:consumer"
@@ -206,6 +207,8 @@ def test_mapping_config_from_template_properties() -> None:
     assert config.filters == ({"eventName": ["INSERT"]},)
     assert (config.batch_size, config.maximum_retry_attempts, config.maximum_record_age) == (1, 0, 21600)
     assert config.on_failure == DESTINATION and config.starting_position == "TRIM_HORIZON"
+    assert config.parallelization_factor == 1
+    assert MappingConfig.from_properties("id", {**props, "ParallelizationFactor": 10}).parallelization_factor == 10
 
 
 def test_on_failure_record_without_invocation_has_no_function_error() -> None:
@@ -216,3 +219,122 @@ def test_on_failure_record_without_invocation_has_no_function_error() -> None:
     record = on_failure_record(config, [entry], "RecordAgeExceeded", None, 0, 10.0, "shardId-1", FUNCTION)
     assert "functionError" not in record["responseContext"]
     assert record["DDBStreamBatchInfo"]["approximateArrivalOfFirstRecord"] == "1970-01-01T00:00:00Z"
+
+
+class Overlaps:
+    """A function that takes a while and records which items it ran at once: how many invocations overlapped
+    at most, whether one item ever overlapped itself, and each item's records in the order they ran."""
+
+    def __init__(self, wanted: int) -> None:
+        self.wanted = wanted
+        self.lock = threading.Condition()
+        self.running: list[str] = []
+        self.most = 0
+        self.self_overlap = False
+        self.order: dict[str, list[str]] = {}
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        record = event["Records"][0]
+        item = record["dynamodb"]["Keys"]["id"]["S"]
+        with self.lock:
+            self.self_overlap |= item in self.running
+            self.running.append(item)
+            self.most = max(self.most, len(self.running))
+            self.order.setdefault(item, []).append(record["dynamodb"]["NewImage"]["step"]["N"])
+            self.lock.notify_all()
+            # hold the batch until enough lanes run at once (or a deadline), so concurrency is observed, not
+            # hoped for; with one lane this only waits out the deadline on the first batch
+            self.lock.wait_for(lambda: self.most >= self.wanted, timeout=2)
+            self.running.remove(item)
+        return result(None)
+
+
+@pytest.mark.parametrize("factor", [1, 4])
+def test_parallelization_factor_runs_batches_at_once_one_item_in_order(
+        harness_factory: Callable[..., Harness], factor: int) -> None:
+    function = Overlaps(wanted=factor)
+    h = harness_factory(FakeInvoker(respond=function), starting_position="LATEST", batch_size=1,
+                        parallelization_factor=factor)
+    h.mappings.start()
+    items = [f"job-{n}" for n in range(12)]
+    for step in range(3):
+        for item in items:
+            h.put(item, step={"N": str(step)})
+    wait_for(lambda: sum(map(len, function.order.values())), lambda n: n == 36, timeout=30, interval=0.01,
+             describe="every record processed")
+    h.settle()
+    assert function.most == factor  # never more lanes than the factor, and all of them used
+    assert not function.self_overlap
+    assert all(steps == ["0", "1", "2"] for steps in function.order.values())
+
+
+def test_a_record_goes_to_the_lane_of_its_key() -> None:
+    record = {"dynamodb": {"Keys": {"id": {"S": "job-1"}}}}
+    lanes = {lane_of(record, 10) for _ in range(3)}
+    assert len(lanes) == 1 and 0 <= lanes.pop() < 10
+    assert lane_of(record, 1) == 0
+    spread = {lane_of({"dynamodb": {"Keys": {"id": {"S": f"job-{n}"}}}}, 10) for n in range(200)}
+    assert spread == set(range(10))
+
+
+def _call(method: str, path: str, body: dict[str, Any] | None = None, query: dict[str, str] | None = None) -> Any:
+    """A signed-looking Lambda API request as the engine's server identifies it."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from jobkit.engine.server import identify
+
+    raw = json.dumps(body).encode() if body is not None else b""
+    environ = EnvironBuilder(method=method, path=path, data=raw, query_string=query, headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/lambda/aws4_request, Signature=x"},
+    ).get_environ()
+    request = Request(environ)
+    call = identify(request, raw)
+    assert call is not None
+    return request, call
+
+
+def test_disabled_mapping_keeps_its_records_until_enabled_again(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, parallelization_factor=2)
+    h.mappings.start()
+    mapping = h.mappings.pollers[0].config.uuid
+    path = f"/2015-03-31/event-source-mappings/{mapping}"
+    request, call = _call("PUT", path, {"Enabled": False})
+    assert call.action == "UpdateEventSourceMapping"
+    answer = h.mappings.intercept_update(request, call)
+    assert answer.status_code == 202 and json.loads(answer.get_data())["State"] == "Disabling"
+    request, call = _call("GET", path)
+    assert call.action == "GetEventSourceMapping"
+    wait_for(lambda: json.loads(h.mappings.intercept_get(request, call).get_data())["State"],
+             lambda state: state == "Disabled", timeout=10, describe="the mapping Disabled")
+    h.put("a")
+    h.put("b")
+    h.settle()  # a disabled mapping is idle with records waiting
+    assert invoker.calls == []
+    h.mappings.intercept_update(*_call("PUT", path, {"Enabled": True}))
+    wait_for(lambda: len(invoker.calls), lambda n: n == 2, timeout=10, describe="both records, once enabled")
+    assert sorted(ids(c)[0] for c in invoker.calls) == ["a", "b"]
+
+
+def test_mapping_api_lists_describes_and_refuses_what_it_cannot_change(
+        harness_factory: Callable[..., Harness]) -> None:
+    h = harness_factory(FakeInvoker(), starting_position="TRIM_HORIZON", batch_size=1, parallelization_factor=3,
+                        filters=({"eventName": ["INSERT"]},))
+    poller = h.mappings.pollers[0]
+    request, call = _call("GET", "/2015-03-31/event-source-mappings/", query={"FunctionName": "consumer"})
+    assert call.action == "ListEventSourceMappings"
+    [described] = json.loads(h.mappings.intercept_list(request, call).get_data())["EventSourceMappings"]
+    assert described["UUID"] == poller.config.uuid and described["FunctionArn"] == FUNCTION
+    assert (described["ParallelizationFactor"], described["BatchSize"], described["State"]) == (3, 1, "Enabled")
+    assert described["FilterCriteria"] == {"Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]}
+    assert described["DestinationConfig"] == {"OnFailure": {"Destination": DESTINATION}}
+    request, call = _call("GET", "/2015-03-31/event-source-mappings/", query={"FunctionName": "other"})
+    assert json.loads(h.mappings.intercept_list(request, call).get_data())["EventSourceMappings"] == []
+
+    refused = h.mappings.intercept_update(*_call("PUT", f"/2015-03-31/event-source-mappings/{poller.config.uuid}",
+                                                 {"BatchSize": 10}))
+    assert refused.status_code == 400 and refused.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+    assert "BatchSize" in json.loads(refused.get_data())["message"]
+    missing = h.mappings.intercept_get(*_call("GET", "/2015-03-31/event-source-mappings/no-such-uuid"))
+    assert missing.status_code == 404 and missing.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"

@@ -41,6 +41,7 @@ def test_each_consumer_has_its_own_mapping_with_the_pattern_settings(
     [mapping] = [m["Properties"] for m in resources(template_json, "AWS::Lambda::EventSourceMapping").values()
                  if m["Properties"]["FunctionName"] == {"Ref": function}]
     assert mapping["BatchSize"] == 1
+    assert mapping["ParallelizationFactor"] == 10
     assert mapping["MaximumRetryAttempts"] == 0
     assert mapping["MaximumRecordAgeInSeconds"] == 6 * 3600
     assert mapping["BisectBatchOnFunctionError"] is False
@@ -120,6 +121,19 @@ def test_consumers_setting_scales_every_per_consumer_resource(template_three_con
     assert len(resources(t, "AWS::SNS::Topic")) == 3
     assert len(resources(t, "AWS::Lambda::EventInvokeConfig")) == 3
     assert {"ErrorHandlingTopic3Arn", "Consumer3FunctionName"} <= set(t["Outputs"])
+
+
+def test_parallelization_factor_from_context_and_its_bounds() -> None:
+    from stack.settings import StackSettings
+
+    class Context(dict[str, Any]):
+        def try_get_context(self, key: str) -> Any:
+            return self.get(key)
+
+    assert StackSettings.from_context(Context(parallelizationFactor="3")).parallelization_factor == 3
+    for wrong in ("0", "11"):
+        with pytest.raises(ValueError, match="parallelizationFactor must be between 1 and 10"):
+            StackSettings.from_context(Context(parallelizationFactor=wrong))
 
 
 def test_bus_archive_keeps_every_event(template_json: dict[str, Any]) -> None:

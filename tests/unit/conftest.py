@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from handlers import error_handler, processor, runtime
 from handlers.domain.faults import FaultClock
+from jobkit.engine import moto_writes
 from tests.unit.fakes import RecordingClock
 
 TABLE_NAME = "jobkit-unit-jobs"
@@ -59,7 +60,9 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """Every boto3 call goes to moto."""
+    """Every boto3 call goes to moto, whose conditional writes are made atomic as DynamoDB's (and the
+    engine's) are: without that, racing consumers lose updates in moto, not in the code under test."""
+    moto_writes.install()
     with mock_aws():
         yield
 

@@ -379,8 +379,9 @@ def test_exhausted_writes_are_never_silent_and_still_end_terminal(data: st.DataO
 @pytest.mark.xfail(
     strict=True,
     reason="known limit: two deliveries of one record running at the same time can both write (a duplicate "
-    "after the job ended is skipped, see test_processor). AWS's mapping delivers a shard's records in order, "
-    "one batch at a time, so a duplicate never overlaps its first delivery there.",
+    "after the job ended is skipped, see test_processor). AWS's mapping delivers one item's records in order, "
+    "one batch after the other (with a ParallelizationFactor too), so a duplicate never overlaps its first "
+    "delivery there.",
 )
 def test_a_duplicate_delivery_and_an_exhausted_write_give_one_result() -> None:
     # consumer_1's INSERT is delivered twice; one attempt per write. Script: A writes Running; A reads
