@@ -1,4 +1,4 @@
-"""Two of moto's per-request costs taken out of the engine's hot path, and one of its memory costs, each
+"""Three of moto's per-request costs taken out of the engine's hot path, and one of its memory costs, each
 without changing an answer.
 
 1. DynamoDB's item answers are written straight to JSON, meaning exactly what moto's serializer writes.
@@ -15,7 +15,14 @@ compares both encodings over items of every AttributeValue type.
 2. moto looks up which actions a response class has (``inspect.getmembers`` over the class) on every
 request; classes do not change while the engine runs, so the answer is remembered per class.
 
-3. moto's SSM is loaded without moto's EC2. ``moto/ssm/models.py`` imports ``moto.ec2.ec2_backends`` at its
+3. DynamoDB and DynamoDB Streams calls go straight to moto's handler. moto's server sends every request
+through its dispatcher and a Flask app per service (URL rules, request context, CORS, a Flask response), then
+to the handler's ``dispatch``; both services have one URL (``/``), so the engine, which already knows the
+service from the signature, calls ``dispatch`` itself with moto's own request type, as moto's Flask view
+(``convert_to_flask_response``) does. Profiled under ``GetItem`` calls, Flask and the dispatcher were about
+half of the engine's time; the handler and its answers are moto's.
+
+4. moto's SSM is loaded without moto's EC2. ``moto/ssm/models.py`` imports ``moto.ec2.ec2_backends`` at its
 top, only to resolve SendCommand's instance targets (which the pattern never sends), and importing
 ``moto.ec2`` loads its instance types, AMIs and offerings: about half of the engine's resident memory
 (measured: ~120 MB of ~237 MB after start). So SSM's models are imported once with a placeholder
@@ -37,9 +44,14 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import moto.core.responses
+from botocore.exceptions import ClientError
+from moto.core.request import Request as MotoRequest
 from moto.core.responses import ActionContext
 from moto.core.utils import method_names_from_class
-from moto.dynamodb.responses import DynamoResult
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 #: "DynamoDB API Reference": the item operations, whose outputs are items, keys, counts and ConsumedCapacity.
 ITEM_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem"})
@@ -103,7 +115,7 @@ def _import_ssm_without_ec2() -> None:
 
 
 def install() -> None:
-    """All three changes, once per process (idempotent)."""
+    """The changes 1, 2 and 4 (3 is ``dispatch_direct``), once per process (idempotent)."""
     global _original
     with _installed:
         if _original is None:
@@ -111,3 +123,28 @@ def install() -> None:
             _original = DynamoResult.execute_result
             DynamoResult.execute_result = _execute_result  # type: ignore[method-assign,assignment]
             moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(method_names_from_class)
+
+
+#: JSON-protocol APIs whose every call has one URL and one handler, dispatched without moto's Flask apps, by
+#: the X-Amz-Target prefix (DynamoDB Streams signs as ``dynamodb`` too)
+DIRECT: dict[str, Callable[..., Any]] = {"DynamoDB_20120810.": DynamoHandler.dispatch,
+                                         "DynamoDBStreams_20120810.": DynamoDBStreamsHandler.dispatch}
+
+
+def direct_handler(environ: dict[str, Any]) -> Callable[..., Any] | None:
+    """moto's handler of a DynamoDB or DynamoDB Streams call, else None."""
+    prefix = str(environ.get("HTTP_X_AMZ_TARGET", "")).partition(".")[0]
+    return DIRECT.get(prefix + ".")
+
+
+def dispatch_direct(handler: Callable[..., Any], environ: dict[str, Any], start_response: Any) -> Any:
+    """A DynamoDB (Streams) call answered by moto's handler, as moto's Flask view would answer it."""
+    request = MotoRequest(environ)
+    try:
+        result = handler(request, request.raw_url, dict(request.headers))
+    except HTTPException as exc:  # moto's REST errors are werkzeug exceptions that carry their answer
+        return exc(environ, start_response)
+    except ClientError as exc:
+        result = 400, {}, exc.response["Error"]["Message"]
+    status, headers, content = result if len(result) == 3 else (200, {}, result)
+    return Response(response=content, status=status, headers=headers)(environ, start_response)

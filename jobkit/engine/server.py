@@ -130,6 +130,9 @@ class EngineApp:
         response = self._route(request, call)
         if response is not None:
             return response(environ, start_response)
+        handler = moto_fast.direct_handler(environ)
+        if handler is not None:
+            return moto_fast.dispatch_direct(handler, environ, start_response)
         return self.moto(environ, start_response)
 
     def _route(self, request: Request, call: AwsCall | None) -> Response | None:
@@ -223,8 +226,10 @@ class _Handler(WSGIRequestHandler):
                 self.send_header(name, value)
         if not head and int(code) not in (204, 304) and int(code) >= 200:
             self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            # the blank line and the body join the buffered headers: one write, one segment on loopback (two
+            # writes were a quarter of the engine's time, profiled under GetItem calls)
+            self._headers_buffer.append(b"\r\n" + data)
+            self.flush_headers()
         else:
             self.end_headers()
         self.wfile.flush()

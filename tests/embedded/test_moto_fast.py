@@ -1,4 +1,5 @@
-"""The engine's direct JSON for DynamoDB item answers means exactly what moto's serializer writes; moto's SSM
+"""The engine's direct JSON for DynamoDB item answers means exactly what moto's serializer writes; its direct
+dispatch of DynamoDB (Streams) calls answers as moto's Flask app does; moto's SSM
 loads without moto's EC2."""
 
 from __future__ import annotations
@@ -177,3 +178,55 @@ from moto.ssm import models
 print(json.dumps({"real": models.ec2_backends is moto.ec2.ec2_backends}))
 """)
     assert facts == {"real": True}
+
+
+def _answer_both_ways(app: Any, target: str, body: dict[str, Any]) -> tuple[Any, Any]:
+    """(moto's Flask answer, the direct answer) to one DynamoDB call: (status, JSON body)."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    def environ() -> dict[str, Any]:
+        headers = {"X-Amz-Target": target, "Content-Type": moto_fast.CONTENT_TYPE,
+                   "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261204/us-east-1/dynamodb/aws4_request, "
+                                    "SignedHeaders=host, Signature=0"}
+        env: dict[str, Any] = EnvironBuilder(path="/", method="POST", data=json.dumps(body), headers=headers,
+                                             base_url="http://dynamodb.us-east-1.amazonaws.com").get_environ()
+        env["HTTP_X_MOTO_ACCOUNT_ID"] = "000000000000"
+        return env
+
+    answers: list[Any] = []
+    for call in (app.moto, lambda env, start: moto_fast.dispatch_direct(moto_fast.direct_handler(env), env, start)):
+        try:
+            chunks, status, _ = run_wsgi_app(call, environ())
+        except Exception as exc:  # the engine's server answers 500 to either
+            answers.append(type(exc).__name__)
+            continue
+        answers.append((status, json.loads(b"".join(chunks) or b"null")))
+    return answers[0], answers[1]
+
+
+def test_direct_dispatch_answers_as_motos_flask_app() -> None:
+    from jobkit.engine.server import EngineApp
+
+    app = EngineApp()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(TableName="d", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST",
+                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+        ddb.put_item(TableName="d", Item={"id": {"S": "j"}, "version": {"N": "0"}})
+        stream = ddb.describe_table(TableName="d")["Table"]["LatestStreamArn"]
+        calls = [
+            ("DynamoDB_20120810.GetItem", {"TableName": "d", "Key": {"id": {"S": "j"}}}),
+            ("DynamoDB_20120810.GetItem", {"TableName": "missing", "Key": {"id": {"S": "j"}}}),
+            ("DynamoDB_20120810.UpdateItem", {"TableName": "d", "Key": {"id": {"S": "j"}},
+                                              "UpdateExpression": "SET version = :n", "ConditionExpression":
+                                              "version = :v", "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                                              "ExpressionAttributeValues": {":n": {"N": "1"}, ":v": {"N": "7"}}}),
+            ("DynamoDB_20120810.Nonsense", {}),
+            ("DynamoDBStreams_20120810.DescribeStream", {"StreamArn": stream}),
+        ]
+        for target, body in calls:
+            flask, direct = _answer_both_ways(app, target, body)
+            assert direct == flask, target
+        assert moto_fast.direct_handler({"HTTP_X_AMZ_TARGET": "AmazonSSM.GetParameter"}) is None
