@@ -164,7 +164,7 @@ class StreamWatcher:
             while (job, status) not in self.seen:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
-                    raise SystemExit(f"bench: job {job} did not show {status} for both consumers in {timeout} s")
+                    raise TimeoutError(f"bench: job {job} did not show {status} for both consumers in {timeout} s")
                 self._cond.wait(left)
             return self.seen[(job, status)]
 
@@ -227,6 +227,10 @@ def replay_round_trip(deployment: Deployment, api: JobsApi) -> float:
     return (time.monotonic() - start) * 1000
 
 
+class SuiteFailed(Exception):
+    """A scenario failed while the suite was timed."""
+
+
 def suite(deployment: Deployment) -> float:
     from scenarios._runner import run_all, select
 
@@ -234,7 +238,7 @@ def suite(deployment: Deployment) -> float:
     outcomes = run_all(select(None), deployment, parallel=4)
     failed = [f"{o.scenario.name}: {o.detail}" for o in outcomes if not o.ok]
     if failed:
-        raise SystemExit(f"bench: scenarios failed on {deployment.target}: {failed}")
+        raise SuiteFailed(f"scenarios failed on {deployment.target}: {failed}")
     return time.monotonic() - start
 
 
@@ -278,7 +282,10 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
             figures["failure_path_ms"] = round(failure_path(api, both))
             figures["replay_round_trip_ms"] = round(replay_round_trip(deployment, api))
             if "suite" in wanted:
-                figures["suite_s"] = round(suite(deployment), 1)
+                try:
+                    figures["suite_s"] = round(suite(deployment), 1)
+                except SuiteFailed as failed:  # the other figures stand; the failure is reported with them
+                    figures["suite_failed"] = str(failed)
         if "memory" in wanted:
             figures["memory_peak_mb"] = round(memory.peak)
     finally:
@@ -343,14 +350,19 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     samples: dict[str, list[float]] = {}
     for target, wanted in targets:
-        results[target.name], samples[target.name] = run_target(target, args, wanted)
+        try:
+            results[target.name], samples[target.name] = run_target(target, args, wanted)
+        except Exception as exc:  # one target's failure leaves the other targets' figures standing
+            results[target.name], samples[target.name] = {"failed": f"{type(exc).__name__}: {exc}"}, []
+            print(f"  {target.name}: failed: {exc}", flush=True)
     floor = moto_floor()
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "compare.json").write_text(json.dumps(
         {"method": __doc__.strip().splitlines()[0], "jobs": args.jobs, "burst": args.burst,
          "fast_clock": FAST_CLOCK, "how": how(args), "moto_floor_ms_per_job": round(floor, 2),
-         "targets": results}, indent=2) + "\n")
+         "targets": results, "overhead_samples_ms": {k: [round(v, 1) for v in vs] for k, vs in samples.items()}},
+        indent=2) + "\n")
     print_table(results, floor)
     plot(samples, RESULTS / "overhead.png")
     print(f"(json: {RESULTS / 'compare.json'}, plot: {RESULTS / 'overhead.png'})")
@@ -358,7 +370,8 @@ def main() -> None:
 
 def print_table(results: dict[str, dict[str, Any]], floor: float) -> None:
     names = list(results)
-    keys = list(dict.fromkeys(k for figures in results.values() for k in figures))
+    keys = list(dict.fromkeys(k for figures in results.values() for k, v in figures.items()
+                              if isinstance(v, int | float)))
     print(f"\n{'figure':<22}" + "".join(f"{n:>14}" for n in names) + f"{'ratio':>8}")
     for key in keys:
         row = f"{key:<22}" + "".join(f"{results[n].get(key, '-'):>14}" for n in names)
@@ -366,6 +379,10 @@ def print_table(results: dict[str, dict[str, Any]], floor: float) -> None:
         if isinstance(e, int | float) and isinstance(ls, int | float) and e and ls:
             row += f"{(e / ls if key.endswith('per_s') else ls / e):>7.1f}x"
         print(row)
+    for name, figures in results.items():
+        for key in ("failed", "suite_failed"):
+            if key in figures:
+                print(f"{name}: {key.replace('_', ' ')}: {figures[key]}")
     p50 = results.get("embedded", {}).get("overhead_p50_ms")
     if p50:
         print(f"moto floor: {floor:.2f} ms per job of table writes in process; embedded overhead p50 is "

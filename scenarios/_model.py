@@ -39,7 +39,7 @@ class Scenario:
     run: Callable[[ScenarioContext], str | None]
     needs: frozenset[str] = frozenset()
     differences: dict[str, Difference] = field(default_factory=dict)
-    timeout: float = 120.0
+    timeout: float = 300.0  # above the waits' deadline (ScenarioContext.wait_statuses)
     #: runs alone (its replay window would re-drive other scenarios' failures)
     exclusive: bool = False
 
