@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import JobsApi
@@ -55,17 +55,39 @@ def how(args: argparse.Namespace) -> dict[str, str]:
     }
 
 
-class PeakMemory:
-    """Samples the memory of a target's process tree in the background; remembers the highest sum."""
+class Background:
+    """Calls ``tick`` every ``every`` seconds on a thread of its own while the ``with`` block runs."""
 
-    def __init__(self, pids: Callable[[], set[int]], every: float = 0.5) -> None:
-        self.pids, self.every, self.peak = pids, every, 0.0
+    def __init__(self, every: float, name: str) -> None:
+        self.every = every
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def tick(self) -> None:
+        raise NotImplementedError
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            self.sample()
+            self.tick()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+class PeakMemory(Background):
+    """Samples the memory of a target's process tree in the background; remembers the highest sum."""
+
+    def __init__(self, pids: Callable[[], set[int]], every: float = 0.5) -> None:
+        super().__init__(every, "bench-memory")
+        self.pids, self.peak = pids, 0.0
+
+    def tick(self) -> None:
+        self.sample()
 
     def sample(self) -> float:
         try:
@@ -75,13 +97,8 @@ class PeakMemory:
         self.peak = max(self.peak, now)
         return now
 
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+        super().__exit__()
         self.sample()
 
 
@@ -110,7 +127,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-class StreamWatcher:
+class StreamWatcher(Background):
     """Sees each job's status writes as they happen, by reading the jobs table's stream from its end (a
     client's view, as GET's, but the table's own record of each write): what it costs the target grows with
     the writes, not with the table or the jobs in flight, so measuring perturbs the figure less than polling
@@ -118,7 +135,8 @@ class StreamWatcher:
     Record shape: "DynamoDB Streams API Reference", GetRecords / StreamRecord NewImage."""
 
     def __init__(self, deployment: Deployment, both: list[str], every: float = 0.01) -> None:
-        self.both, self.every = both, every
+        super().__init__(every, "bench-stream")
+        self.both = both
         self.streams = deployment.client("dynamodbstreams")
         arn = deployment.client("dynamodb").describe_table(
             TableName=deployment["JobsTableName"])["Table"]["LatestStreamArn"]
@@ -128,28 +146,16 @@ class StreamWatcher:
                            for shard in shards if "EndingSequenceNumber" not in shard["SequenceNumberRange"]]
         self.seen: dict[tuple[str, str], float] = {}  # (job, status both consumers show) -> first seen
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-stream", daemon=True)
 
-    def __enter__(self) -> StreamWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for n, iterator in enumerate(self._iterators):
-                answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
-                self._iterators[n] = answer.get("NextShardIterator") or iterator
-                now = time.monotonic()
-                with self._cond:
-                    for record in answer["Records"]:
-                        self._take(record["dynamodb"].get("NewImage", {}), now)
-                    self._cond.notify_all()
-            self._stop.wait(self.every)
+    def tick(self) -> None:
+        for n, iterator in enumerate(self._iterators):
+            answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            self._iterators[n] = answer.get("NextShardIterator") or iterator
+            now = time.monotonic()
+            with self._cond:
+                for record in answer["Records"]:
+                    self._take(record["dynamodb"].get("NewImage", {}), now)
+                self._cond.notify_all()
 
     def _take(self, image: dict[str, Any], now: float) -> None:
         statuses = image.get("job_status", {}).get("M", {})

@@ -252,7 +252,8 @@ class StreamPoller:
 
     @property
     def _shard_id(self) -> str:
-        return self._shard.id if self._shard is not None else self.shard.id
+        assert self._shard is not None, "a batch is discarded only after start"
+        return self._shard.id
 
     def start(self) -> None:
         shard = self.shard
@@ -510,20 +511,32 @@ class StreamMappings:
         return _json(document, 202)
 
     def _poller(self, path: str) -> StreamPoller | None:
-        mapping = path.rstrip("/").rsplit("/", 1)[-1]
-        return next((p for p in self.pollers if p.config.uuid == mapping), None)
+        return next((p for p in self.pollers if p.config.uuid == _mapping_id(path)), None)
+
+
+def _mapping_id(path: str) -> str:
+    """The UUID at the end of ``/2015-03-31/event-source-mappings/{UUID}``."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _json(document: Any, status: int = 200) -> Response:
     return Response(json.dumps(document), status=status, content_type="application/json")
 
 
+#: the member that carries each error's text: Lambda's error shapes differ in its case ("Lambda API
+#: Reference", UpdateEventSourceMapping > Errors,
+#: https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#API_UpdateEventSourceMapping_Errors;
+#: members as in the service model botocore ships: ResourceNotFoundException {Type, Message},
+#: InvalidParameterValueException {Type, message})
+_MESSAGE_MEMBER = {"ResourceNotFoundException": "Message", "InvalidParameterValueException": "message"}
+
+
 def _error(status: int, kind: str, message: str) -> Response:
-    """Lambda's REST error: the type in ``x-amzn-ErrorType``, ``Type`` and ``message`` in the body."""
-    return Response(json.dumps({"Type": "User", "message": message}), status=status,
+    """Lambda's REST error: the type in ``x-amzn-ErrorType``, ``Type`` and the message in the body."""
+    return Response(json.dumps({"Type": "User", _MESSAGE_MEMBER[kind]: message}), status=status,
                     content_type="application/json", headers={"x-amzn-ErrorType": kind})
 
 
 def _not_found(path: str) -> Response:
-    mapping = path.rstrip("/").rsplit("/", 1)[-1]
-    return _error(404, "ResourceNotFoundException", f"The resource you requested does not exist. (mapping {mapping})")
+    return _error(404, "ResourceNotFoundException",
+                  f"The resource you requested does not exist. (mapping {_mapping_id(path)})")

@@ -338,3 +338,4 @@ def test_mapping_api_lists_describes_and_refuses_what_it_cannot_change(
     assert "BatchSize" in json.loads(refused.get_data())["message"]
     missing = h.mappings.intercept_get(*_call("GET", "/2015-03-31/event-source-mappings/no-such-uuid"))
     assert missing.status_code == 404 and missing.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+    assert "no-such-uuid" in json.loads(missing.get_data())["Message"]  # this shape's member is "Message"
