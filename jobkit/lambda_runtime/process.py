@@ -3,8 +3,9 @@
 The process runs in a process group (session) of its own, so a timeout or `stop()` can kill it together with
 anything the function spawned. It is isolated from the engine: `-I -S` keeps every site-packages and
 `PYTHON*` variable out, and the worker puts only the code dir and the runtime-provided packages ahead of
-the stdlib. This module knows nothing of Lambda's report formats (see `report.py`) or of pooling (see
-`function.py`).
+the stdlib. How it is started (a fresh interpreter, or a fork of a warm zygote) is `launch.py`'s and
+`zygote.py`'s concern. This module knows nothing of Lambda's report formats (see `report.py`) or of pooling
+(see `function.py`).
 """
 
 from __future__ import annotations
@@ -14,21 +15,20 @@ import base64
 import contextlib
 import os
 import secrets
-import signal
-import subprocess
 import threading
 import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from jobkit.lambda_runtime.channel import ChannelClosedError, LogCollector, MessageChannel, marker
 from jobkit.lambda_runtime.errors import LambdaRuntimeError
+from jobkit.lambda_runtime.launch import WORKER_SCRIPT, Launched, LaunchSpec, WorkerPipes
+from jobkit.lambda_runtime.zygote import launch
 
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+__all__ = ["WORKER_SCRIPT", "InitOutcome", "InvokeOutcome", "InvokeRequest", "LaunchSpec", "Outcome", "WorkerProcess"]
 #: How long to wait for the log marker once the answer is in: it was written before the answer.
 _LOG_SETTLE_S = 2.0
 #: How long to keep reading a killed worker's output (its pipe closes when the whole group is gone).
@@ -41,17 +41,6 @@ class Outcome(Enum):
     ERROR = "error"  # the handler (or the runtime's contract: import, marshalling) failed
     TIMEOUT = "timeout"  # the deadline passed; the process group was killed
     EXITED = "exited"  # the process died without answering
-
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    """Everything needed to start a worker."""
-
-    interpreter: Path
-    code_dir: Path
-    handler: str
-    paths: tuple[Path, ...]
-    env: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -103,7 +92,7 @@ class WorkerProcess:
         self._name = name
         self._token = secrets.token_hex(8)
         self._seq = 0
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Launched | None = None
         self._channel: MessageChannel | None = None
         self._logs: LogCollector | None = None
         self._lock = threading.Lock()
@@ -262,11 +251,8 @@ class WorkerProcess:
             if self._proc is None or self._dead:
                 return
             self._dead = True
-            self._kill_group()
-            try:
-                self.returncode = self._proc.wait(timeout=_EXIT_WAIT_S)
-            except subprocess.TimeoutExpired:
-                self.returncode = None
+            self._proc.kill_group()
+            self.returncode = self._proc.wait(_EXIT_WAIT_S)
             # A thread inside start/invoke may be reading these pipes: it closes them itself on its way out
             # (closing them under it could hand their numbers to a new file it would then read).
             close = not self._busy
@@ -279,30 +265,11 @@ class WorkerProcess:
         result_r, result_w = os.pipe()
         log_r, log_w = os.pipe()
         try:
-            self._proc = subprocess.Popen(
-                [
-                    str(self._spec.interpreter),
-                    "-I",  # isolated: no PYTHON* variables, no user site, script dir not on sys.path
-                    "-S",  # no `site`: none of the interpreter's site-packages
-                    "-u",  # unbuffered, so output reaches the log before the answer
-                    "-X",
-                    "utf8",
-                    str(WORKER_SCRIPT),
-                    str(command_r),
-                    str(result_w),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log_w,
-                stderr=subprocess.STDOUT,
-                pass_fds=(command_r, result_w),
-                cwd=str(self._spec.code_dir),
-                env=dict(self._spec.env),
-                start_new_session=True,
-            )
-        except OSError as exc:
+            self._proc = launch(self._spec, WorkerPipes(command_r, result_w, log_w))
+        except LambdaRuntimeError:
             for fd in (command_w, result_r, log_r):
                 os.close(fd)
-            raise LambdaRuntimeError(f"cannot start {self._spec.interpreter}: {exc}") from exc
+            raise
         finally:
             for fd in (command_r, result_w, log_w):
                 os.close(fd)
@@ -310,24 +277,10 @@ class WorkerProcess:
         self._logs = LogCollector(log_r, self._name)
         _LIVE.add(self)
 
-    def _kill_group(self) -> None:
-        # Called before the process is reaped, so its pid (= group id) cannot have been reused.
-        assert self._proc is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
-
     def _has_exited(self) -> bool:
         """Whether the process has exited, without reaping it (reaping would free its pid for reuse)."""
         assert self._proc is not None
-        if self._proc.returncode is not None:
-            return True
-        if not hasattr(os, "waitid"):  # pragma: no cover - platforms without waitid: accept reaping
-            return self._proc.poll() is not None
-        try:
-            info = os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return True
-        return info is not None
+        return self._proc.has_exited()
 
     def _collect_exit(self) -> int | None:
         """After the worker closed its pipe: wait briefly for it to exit, kill stragglers, return its code."""

@@ -29,24 +29,37 @@ Lambda behaviours reproduced here, with where they are documented:
   awslambdaric/lambda_context.py does, so `memory_limit_in_mb` is a string there too).
 - The root logger's handler and format `[LEVEL]\\t<time>Z\\t<request id>\\t<message>`:
   https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html
+
+Zygote mode, `worker.py --zygote SOCK_FD CODE_DIR [PATH ...]` (see `zygote.py` for the manager's half): the
+process imports the runtime-provided SDK (`PRELOAD`) exactly as a function of that code dir would resolve it,
+then forks one worker per request. A fork starts with those modules' memory shared and without paying their
+import again; everything else (the handler's own import, the environment, the session) is per worker as
+before. Messages on the SOCK_SEQPACKET socket are JSON datagrams: `{"op": "spawn", "id", "env"}` with the
+worker's three pipe ends attached (SCM_RIGHTS), `{"op": "kill", "pid"}`; answers `{"op": "ready",
+"preloaded"}` or `{"op": "failed", "error"}` once, then `{"op": "spawned", "id", "pid"}` and `{"op": "exit",
+"pid", "returncode"}`.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import decimal
+import gc
 import importlib
 import json
 import logging
 import math
 import os
 import resource
+import select
 import signal
+import socket
 import sys
 import threading
 import time
 import traceback
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 _WORKER_FILE = os.path.abspath(__file__)
 _REQUEST_ID: str | None = None
@@ -412,5 +425,145 @@ def main(argv: list[str]) -> int:
         )
 
 
+#: what Lambda's Python runtime provides besides the stdlib, imported once by a zygote
+PRELOAD: tuple[str, ...] = ("boto3", "boto3.dynamodb.types", "boto3.dynamodb.conditions")
+_DATAGRAM_MAX = 1 << 20
+
+
+def _send_datagram(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.sendall(json.dumps(message).encode("utf-8"))
+
+
+def _exit_code(code: object) -> int:
+    """What the interpreter would exit with for `SystemExit(code)` (a message is printed, then 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _become_worker(request: dict[str, Any], fds: list[int], inherited: list[int]) -> NoReturn:
+    """The forked child: what `subprocess.Popen(start_new_session=True, env=..., cwd=...)` and the
+    interpreter's start would have given it, then the worker's `main`."""
+    code = 1
+    try:
+        command_r, result_w, log_w = fds
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for fd in inherited:
+            os.close(fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.dup2(log_w, 1)
+        os.dup2(log_w, 2)
+        os.close(log_w)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        time.tzset()
+        tempfile = sys.modules.get("tempfile")
+        if tempfile is not None:
+            tempfile.tempdir = None  # type: ignore[attr-defined]  # TMPDIR is read again
+        gc.enable()
+        code = main([_WORKER_FILE, str(command_r), str(result_w)])
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except BaseException:  # the interpreter would print it and exit 1
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a function may have closed its streams
+                stream.flush()
+        os._exit(code)
+
+
+def _reap(children: set[int], sock: socket.socket) -> None:
+    """Collect exited workers: their group goes too (as when Lambda ends an environment), then the exit is
+    reported. Only reaped pids leave `children`, so a later kill never reaches a reused pid."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if pid in children:
+            children.discard(pid)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            _send_datagram(sock, {"op": "exit", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
+
+
+def zygote(argv: list[str]) -> int:
+    """Preload, then fork workers on request until the manager closes the socket (then kill them all)."""
+    sock = socket.socket(fileno=int(argv[2]))
+    code_dir, paths = argv[3], argv[4:]
+    sys.path[:0] = [code_dir, *paths]  # the order `main` gives a worker, so imports resolve the same way
+    try:
+        for name in PRELOAD:
+            importlib.import_module(name)
+    except BaseException as exc:  # reported: the manager starts fresh interpreters instead
+        _send_datagram(sock, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    del sys.path[: 1 + len(paths)]
+    gc.collect()
+    gc.freeze()  # the preloaded objects stay out of every collection, so a collection never copies their pages
+    gc.disable()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    children: set[int] = set()
+    _send_datagram(sock, {"op": "ready", "preloaded": list(PRELOAD)})
+    try:
+        while True:
+            readable, _, _ = select.select([sock.fileno(), wake_r], [], [])
+            if wake_r in readable:
+                while True:
+                    try:
+                        if not os.read(wake_r, 512):
+                            break
+                    except BlockingIOError:
+                        break
+            _reap(children, sock)
+            if sock.fileno() not in readable:
+                continue
+            data, fds, _, _ = socket.recv_fds(sock, _DATAGRAM_MAX, 3)
+            if not data:
+                return 0
+            request = json.loads(data)
+            if request["op"] == "spawn":
+                try:
+                    pid = os.fork()
+                except OSError as exc:
+                    _send_datagram(sock, {"op": "error", "id": request["id"], "error": str(exc)})
+                    pid = -1
+                if pid == 0:
+                    _become_worker(request, fds, [sock.fileno(), wake_r, wake_w])
+                for fd in fds:
+                    os.close(fd)
+                if pid > 0:
+                    children.add(pid)
+                    _send_datagram(sock, {"op": "spawned", "id": request["id"], "pid": pid})
+            elif request["op"] == "kill" and request["pid"] in children:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(request["pid"], signal.SIGKILL)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--zygote":
+        sys.exit(zygote(sys.argv))
     sys.exit(main(sys.argv))
