@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from typing import Any, Self
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import JobsApi
 from jobkit.client.waiting import wait_for
-from jobkit.processes import descendants
+from jobkit.processes import cpu_seconds, descendants
 from jobkit.project import ROOT
 from jobkit.replay import archive_event_count, replay_archive
 from jobkit.ui import Ui
@@ -44,6 +45,10 @@ def how(args: argparse.Namespace) -> dict[str, str]:
                                  "as 8 threads can sign and send them: jobs / seconds from the first POST until "
                                  "the last job shows Success for both consumers (seen on the stream, as above)",
         "throughput_p99_ms": "p99 of those jobs' times from their POST until both Success is seen on the stream",
+        "throughput_cpu_ms_per_job": "CPU time (user + system) of the target's whole process tree during the "
+                                     "burst, per job (a process started meanwhile counts from 0)",
+        "throughput_cpu_cores": "that CPU time over the burst's wall time: how many of this machine's "
+                                f"{os.cpu_count()} cores the target kept busy",
         "failure_path_ms": "a refused job (seconds 301 > the 300 s timeout) from POST until both show Failure",
         "replay_round_trip_ms": "a job whose processor and error handler both fail for the second consumer is "
                                 "archived; from the moment the fault plan is lifted: replay started, completed, "
@@ -100,6 +105,40 @@ class PeakMemory(Background):
     def __exit__(self, *_: object) -> None:
         super().__exit__()
         self.sample()
+
+
+class CpuMeter(Background):
+    """The CPU time a target's process tree uses while the ``with`` block runs: sampled every 0.5 s, so a
+    process that ends meanwhile keeps what it had used at its last sample."""
+
+    def __init__(self, pids: Callable[[], set[int]], every: float = 0.5) -> None:
+        super().__init__(every, "bench-cpu")
+        self.pids = pids
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+
+    def tick(self) -> None:
+        try:
+            pids = self.pids()
+        except (OSError, ValueError):  # the engine is between runs
+            return
+        for pid in pids:
+            used = cpu_seconds(pid)
+            if used is not None:
+                self._last[pid] = used
+
+    @property
+    def seconds(self) -> float:
+        return sum(used - self._start.get(pid, 0.0) for pid, used in self._last.items())
+
+    def __enter__(self) -> Self:
+        self.tick()
+        self._start = dict(self._last)
+        return super().__enter__()
+
+    def __exit__(self, *_: object) -> None:
+        super().__exit__()
+        self.tick()
 
 
 def memory_mb(pids: set[int]) -> float:
@@ -283,8 +322,11 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
             if "memory" in wanted:
                 figures["memory_ready_mb"] = round(memory.sample())
             burst = args.burst_localstack if target.name == "localstack" else args.burst
-            rate, p99 = throughput(watcher, api, burst)
+            with CpuMeter(target.pids) as cpu:
+                rate, p99 = throughput(watcher, api, burst)
             figures["throughput_jobs_per_s"], figures["throughput_p99_ms"] = round(rate, 1), round(p99)
+            figures["throughput_cpu_ms_per_job"] = round(cpu.seconds * 1000 / burst, 1)
+            figures["throughput_cpu_cores"] = round(cpu.seconds * rate / burst, 2)
             figures["failure_path_ms"] = round(failure_path(api, both))
             figures["replay_round_trip_ms"] = round(replay_round_trip(deployment, api))
             if "suite" in wanted:

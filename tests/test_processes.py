@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from jobkit.processes import descendants, process_table
+from jobkit.processes import cpu_seconds, descendants, process_table
 
 
 def test_descendants_reach_grandchildren_and_leave_out_the_root_and_others() -> None:
@@ -26,3 +26,18 @@ def test_descendants_reach_grandchildren_and_leave_out_the_root_and_others() -> 
             os.kill(pid, 9)
         child.kill()
         child.wait(5)
+
+
+def test_cpu_seconds_grow_with_the_work_a_process_does_and_end_with_it() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.process_time() + 0.5\n"
+                             "while time.process_time() < end: pass\nprint('done', flush=True)\ninput()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert busy.stdout is not None
+        assert busy.stdout.readline() == "done\n"
+        used = cpu_seconds(busy.pid)
+        assert used is not None and used >= 0.45
+    finally:
+        busy.kill()
+        busy.wait(5)
+    assert cpu_seconds(busy.pid) is None
