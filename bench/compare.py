@@ -31,6 +31,7 @@ from jobkit.ui import Ui
 
 RESULTS = ROOT / "bench" / "results"
 FAST_CLOCK = 20.0  # the scenarios' speed in `make test`
+NO_RATIO = frozenset({"throughput_cpu_cores"})  # a share of the machine, not a speed: no "x times better"
 
 
 def how(args: argparse.Namespace) -> dict[str, str]:
@@ -316,11 +317,11 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
         both = deployment.consumer_ids()
         with PeakMemory(target.pids) as memory, StreamWatcher(deployment, both) as watcher:
             warm_up(api, both)
+            if "memory" in wanted:
+                figures["memory_ready_mb"] = round(memory.sample())
             if "overhead" in wanted:
                 samples = overhead(watcher, api, args.jobs, target.scale)
                 figures.update({f"overhead_p{q}_ms": round(percentile(samples, q)) for q in (50, 95, 99)})
-            if "memory" in wanted:
-                figures["memory_ready_mb"] = round(memory.sample())
             burst = args.burst_localstack if target.name == "localstack" else args.burst
             with CpuMeter(target.pids) as cpu:
                 rate, p99 = throughput(watcher, api, burst)
@@ -424,7 +425,7 @@ def print_table(results: dict[str, dict[str, Any]], floor: float) -> None:
     for key in keys:
         row = f"{key:<22}" + "".join(f"{results[n].get(key, '-'):>14}" for n in names)
         e, ls = results.get("embedded", {}).get(key), results.get("localstack", {}).get(key)
-        if isinstance(e, int | float) and isinstance(ls, int | float) and e and ls:
+        if isinstance(e, int | float) and isinstance(ls, int | float) and e and ls and key not in NO_RATIO:
             row += f"{(e / ls if key.endswith('per_s') else ls / e):>7.1f}x"
         print(row)
     for name, figures in results.items():

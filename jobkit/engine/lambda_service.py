@@ -20,6 +20,7 @@ from moto.backends import get_backend
 from jobkit.engine.clock import SandboxClock
 from jobkit.engine.deployer import StackRegistry
 from jobkit.lambda_runtime.environment import FunctionConfig
+from jobkit.lambda_runtime.errors import FunctionStoppedError
 from jobkit.lambda_runtime.function import InvocationResult, LocalFunction
 
 
@@ -120,7 +121,7 @@ class LambdaService:
 
     def prewarm(self) -> None:
         """Starts one environment per function in parallel, so the first job meets warm functions."""
-        self._each(lambda entry: entry.local.prewarm(), join_timeout=30)
+        self._each(_prewarm, join_timeout=30)
 
     def unique(self) -> list[DeployedFunction]:
         return list({id(e): e for e in self._functions.values()}.values())
@@ -155,3 +156,12 @@ class LambdaService:
                     logs.put_log_events(entry.log_group, stream, events)
             except Exception:  # noqa: S110  # nosec B110  # logs are diagnostics: never fail an invocation over them
                 pass
+
+
+def _prewarm(entry: DeployedFunction) -> None:
+    """One environment of ``entry`` started; an engine stopped meanwhile (a sandbox stopped right after it
+    was ready) ends the start quietly: the invocation that would have used it will not come."""
+    try:
+        entry.local.prewarm()
+    except FunctionStoppedError:
+        return

@@ -1,4 +1,4 @@
-"""moto's per-request costs taken out of the engine's hot path, and one of its memory costs, each
+"""moto's per-request costs taken out of the engine's hot path, and some of its memory and start-up costs, each
 without changing an answer.
 
 1. DynamoDB's item answers are written straight to JSON, meaning exactly what moto's serializer writes.
@@ -53,6 +53,14 @@ the engine's GIL time. The records are plain dicts (moto's ``StreamRecord``); th
 the shape that are not None, writes timestamps as moto's serializer does (epoch seconds, milliseconds kept)
 and blobs as base64. ``tests/embedded/test_moto_fast`` compares both encodings over records of every
 AttributeValue type and view type.
+
+7. moto's API Gateway is loaded without its OpenAPI validator until an API is imported from a document.
+``moto/apigateway/models.py`` imports ``openapi_spec_validator`` at its top (with pydantic and the JSON-schema
+validators under it: ~0.38 s of an engine start of ~2.5 s on this machine), only for ImportRestApi and
+PutRestApi, which a stack deployed from its template never calls. So the module is imported with
+placeholders for ``validate`` and ``OpenAPIValidationError``; the first ``validate`` imports the real package
+and puts both real names into moto's module before validating, so the ``except OpenAPIValidationError`` that
+follows it catches the real error.
 """
 
 from __future__ import annotations
@@ -135,6 +143,38 @@ class _Ec2Backends:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real(), name)
+
+
+class _NeverRaised(Exception):
+    """Stands for ``OpenAPIValidationError`` until ``_validate_openapi`` puts the real class in its place."""
+
+
+def _validate_openapi(*args: Any, **kwargs: Any) -> Any:
+    """``openapi_spec_validator.validate`` for ``moto.apigateway.models``, imported on its first use."""
+    import moto.apigateway.models as models
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    models.__dict__.update(validate=validate, OpenAPIValidationError=OpenAPIValidationError)
+    return validate(*args, **kwargs)
+
+
+def _import_apigateway_without_openapi() -> None:
+    if "openapi_spec_validator" in sys.modules or "moto.apigateway.models" in sys.modules:
+        return
+    names = ("openapi_spec_validator", "openapi_spec_validator.validation",
+             "openapi_spec_validator.validation.exceptions")
+    placeholders = {name: types.ModuleType(name, "stands in while moto.apigateway.models is imported (moto_fast)")
+                    for name in names}
+    placeholders["openapi_spec_validator"].__dict__["validate"] = _validate_openapi
+    placeholders["openapi_spec_validator.validation.exceptions"].__dict__["OpenAPIValidationError"] = _NeverRaised
+    sys.modules.update(placeholders)
+    try:
+        import moto.apigateway.models  # noqa: F401
+    finally:
+        for name, placeholder in placeholders.items():
+            if sys.modules.get(name) is placeholder:
+                del sys.modules[name]
 
 
 def _import_ssm_without_ec2() -> None:
@@ -355,11 +395,12 @@ def install_update_item() -> None:
 
 
 def install() -> None:
-    """The changes 1, 2, 4, 5 and 6 (3 is ``dispatch_direct``), once per process (idempotent)."""
+    """The changes 1, 2 and 4 to 7 (3 is ``dispatch_direct``), once per process (idempotent)."""
     global _original
     with _installed:
         if _original is None:
             _import_ssm_without_ec2()
+            _import_apigateway_without_openapi()
             _original = DynamoResult.execute_result
             DynamoResult.execute_result = _execute_result  # type: ignore[method-assign,assignment]
             moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(method_names_from_class)

@@ -655,3 +655,45 @@ def test_condition_tokens_are_moto_s_and_new_each_time() -> None:
                 ConditionExpressionParser(bad, {}, {})._lex_condition_expression()
             errors.append(str(raised.value))
         assert errors[0] == errors[1] == errors[2]
+
+
+APIGATEWAY_IMPORTS = """
+import json, sys
+import boto3
+from moto import mock_aws
+{install}
+loaded_at_start = "openapi_spec_validator" in sys.modules
+with mock_aws():
+    client = boto3.client("apigateway", region_name="us-east-1")
+    api = client.create_rest_api(name="plain")["id"]
+    loaded_after_create = "openapi_spec_validator" in sys.modules
+    answers = []
+    ok = ('{{"openapi": "3.0.0", "info": {{"title": "t", "version": "1", "description": "d"}}, '
+          '"paths": {{"/x": {{"get": {{"responses": {{"200": {{"description": "ok"}}}}}}}}}}}}')
+    for body in (ok,
+                 '{{"openapi": "3.0.0", "info": {{"title": "t", "description": "d"}}, "paths": {{}}}}',
+                 '{{"swagger": "2.0", "info": {{"title": "t", "version": "1", "description": "d"}}, "paths": {{}}}}'):
+        try:
+            imported = client.import_rest_api(body=body.encode(), failOnWarnings=True)
+            answers.append(["ok", imported["name"], sorted(r["path"] for r in client.get_resources(
+                restApiId=imported["id"])["items"])])
+        except client.exceptions.ClientError as exc:
+            answers.append(["error", exc.response["Error"]["Code"], exc.response["Error"]["Message"]])
+    try:
+        client.put_rest_api(restApiId=api, body=b'{{"openapi": "3.0.0", "paths": {{}}}}', failOnWarnings=True)
+        answers.append(["ok"])
+    except client.exceptions.ClientError as exc:
+        answers.append(["error", exc.response["Error"]["Code"], exc.response["Error"]["Message"]])
+print(json.dumps({{"loaded_at_start": loaded_at_start, "loaded_after_create": loaded_after_create,
+                  "answers": answers}}))
+"""
+
+
+def test_api_gateway_loads_its_openapi_validator_only_to_import_a_document_and_answers_as_stock_moto() -> None:
+    stock = _fresh_python(APIGATEWAY_IMPORTS.format(install=""))
+    ours = _fresh_python(APIGATEWAY_IMPORTS.format(install="from jobkit.engine import moto_fast\nmoto_fast.install()"))
+    assert (ours["loaded_at_start"], ours["loaded_after_create"]) == (False, False)
+    assert ours["answers"] == stock["answers"]
+    # a valid document imported; an invalid one, a Swagger 2.0 one and an invalid PutRestApi refused
+    assert [answer[0] for answer in ours["answers"]] == ["ok", "error", "error", "error"]
+    assert "is a required property" in ours["answers"][1][2]
