@@ -49,6 +49,8 @@ from jobkit.engine.lambda_service import Invoker
 from jobkit.engine.server import AwsCall
 from jobkit.lambda_runtime.function import InvocationResult
 
+LOG = logging.getLogger(__name__)
+
 # --- the hook on moto's stream -----------------------------------------------------------------------------
 StreamListener = Callable[[StreamShard, Any], None]
 _listeners: list[StreamListener] = []
@@ -382,10 +384,20 @@ class StreamPoller:
                  invocations: int) -> None:
         if self.on_outcome is not None:
             self.on_outcome(self.config, Outcome(part, result, invocations, discarded=condition))
-        if self.config.on_failure:
-            self.send_failure(self.config.on_failure, on_failure_record(
-                self.config, part, condition, result, invocations, time.time(), self._shard_id,
-                self.invoker.arn_of(self.config.function)))
+        if not self.config.on_failure:
+            return
+        record = on_failure_record(self.config, part, condition, result, invocations, time.time(), self._shard_id,
+                                   self.invoker.arn_of(self.config.function))
+        try:
+            self.send_failure(self.config.on_failure, record)
+        except Exception as exc:  # any failure to deliver: the batch is discarded all the same
+            # "If the error handling measures fail, Lambda discards the records and continues processing
+            # batches from the stream" ("Retaining discarded records for a DynamoDB event source in Lambda",
+            # https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html). Said in one line; the
+            # lane moves on (re-running the batch would invoke its function again, without end).
+            LOG.warning("mapping %s: the on-failure record of %d record(s) could not be sent to %s (%s: %s); "
+                        "the batch is discarded", self.config.uuid, len(part), self.config.on_failure,
+                        type(exc).__name__, exc)
 
 
 def _created_at(record: dict[str, Any]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -136,6 +137,31 @@ def test_retries_then_on_failure_record(harness_factory: Callable[..., Harness])
     assert info["startSequenceNumber"] == info["endSequenceNumber"] == sequence
     assert info["batchSize"] == 1 and info["streamArn"] == h.stream_arn and info["shardId"].startswith("shardId-")
     assert info["approximateArrivalOfFirstRecord"].endswith("Z")
+
+
+def test_an_undeliverable_on_failure_record_discards_the_batch_and_the_shard_moves_on(
+    harness_factory: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lambda: "If the error handling measures fail, Lambda discards the records and continues processing
+    batches from the stream" (services-dynamodb-errors). The batch is not re-run (its function not invoked
+    again), the next record is processed, and the failure is one log line, not a traceback."""
+    invoker = FakeInvoker(respond=lambda event: result(error="Boom") if ids(event) == ["a"] else result(None))
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, maximum_retry_attempts=0)
+
+    def topic_gone(arn: str, record: dict[str, Any]) -> None:
+        raise RuntimeError(f"Topic does not exist: {arn}")
+
+    for poller in h.mappings.pollers:
+        poller.send_failure = topic_gone
+    h.mappings.start()
+    with caplog.at_level(logging.WARNING, logger="jobkit.engine.streams"):
+        h.put("a")
+        h.put("b")
+        h.settle()
+    assert [ids(c) for c in invoker.calls] == [["a"], ["b"]]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "could not be sent to " + DESTINATION in warnings[0]
+    assert "Topic does not exist" in warnings[0] and "discarded" in warnings[0]
 
 
 def test_a_failing_batch_holds_its_shard(harness_factory: Callable[..., Harness]) -> None:
