@@ -44,11 +44,7 @@ def _check_target(target: str) -> str:
 
 
 def _deployment(target: str | None, outputs: Path) -> Deployment:
-    deployment = Deployment.load(outputs, target=target)
-    if not deployment.answers():
-        raise JobkitError(f"target {deployment.target} at {deployment.endpoint_url} is not up",
-                          f"start it with `jobkit up --target {deployment.target}`")
-    return deployment
+    return Deployment.load(outputs, target=target).require_up()
 
 
 def _print_ready(deployment: Deployment) -> None:

@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"engine at {deployment.endpoint_url}")
                 report = run_soak(deployment, args.jobs, workers=args.workers, timeout=args.timeout, say=say)
         else:
-            deployment = Deployment.load(args.outputs, target=args.target)
+            deployment = Deployment.load(args.outputs, target=args.target).require_up()
             report = run_soak(deployment, args.jobs, workers=args.workers, timeout=args.timeout, say=say)
     except JobkitError as exc:
         print(f"soak: {exc}", file=sys.stderr)

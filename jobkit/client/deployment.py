@@ -77,6 +77,13 @@ class Deployment:
         except requests.RequestException:
             return False
 
+    def require_up(self) -> Deployment:
+        """This deployment if its endpoint answers; else the error that says so and how to start it."""
+        if not self.answers():
+            raise JobkitError(f"target {self.target} at {self.endpoint_url} is not up",
+                              START_HINTS.get(self.target, f"start it with `jobkit up --target {self.target}`"))
+        return self
+
     def client(self, service: str, session: boto3.Session | None = None) -> Any:
         """A client of ``service`` on this deployment. Without a session, one client per service is made and
         kept (making one costs tens of milliseconds of CPU; clients are thread-safe), so a scenario polling

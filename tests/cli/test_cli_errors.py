@@ -39,15 +39,30 @@ def test_malformed_outputs_file_is_named(tmp_path: Path) -> None:
     assert "is not an outputs file of stack JobsStack" in proc.stderr
 
 
-def test_a_target_that_is_not_up_says_how_to_start_it(tmp_path: Path) -> None:
+def _outputs_of_a_stopped_localstack(tmp_path: Path) -> Path:
     outputs = tmp_path / "cdk-outputs.json"
     outputs.write_text(json.dumps({"JobsStack": {
         "JobsApiUrl": "http://127.0.0.1:9/restapis/x/dev/_user_request_/",
         "JobsApiInvokeRoleArn": "arn:aws:iam::1:role/r",
         "JobsTableName": "t", "JobkitTarget": "localstack", "JobkitEndpointUrl": "http://127.0.0.1:9"}}))
+    return outputs
+
+
+def test_a_target_that_is_not_up_says_how_to_start_it(tmp_path: Path) -> None:
+    outputs = _outputs_of_a_stopped_localstack(tmp_path)
     proc = jobkit("scenarios", "run", "--target", "localstack", "--outputs", str(outputs))
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "is not up" in proc.stderr and "jobkit up --target localstack" in proc.stderr
+
+
+def test_the_soak_on_a_target_that_is_not_up_says_so_in_one_line(tmp_path: Path) -> None:
+    outputs = _outputs_of_a_stopped_localstack(tmp_path)
+    proc = subprocess.run([sys.executable, "scripts/soak.py", "--jobs", "1", "--target", "localstack",
+                           "--outputs", str(outputs)], capture_output=True, text=True, timeout=60, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is not up" in lines[0] and "jobkit up --target localstack" in lines[0]
 
 
 def test_malformed_export_file_names_the_line(tmp_path: Path) -> None:
