@@ -243,6 +243,8 @@ class ZygotePool:
             zygote = self._zygotes.get(key)
             if key in self._zygotes and (zygote is None or zygote.alive):
                 return zygote
+            if zygote is not None:
+                zygote.stop()  # reaps the one that died
             try:
                 zygote = Zygote(*key)
             except ZygoteError as exc:

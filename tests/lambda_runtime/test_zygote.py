@@ -115,6 +115,7 @@ def test_a_dead_zygote_takes_its_workers_and_the_next_invocation_gets_a_new_one(
         assert wait_until(lambda: pid_gone(int(str(before["pid"]))), timeout=10)  # the worker saw its parent go
         after = _invoke(function)
         assert after["ppid"] != before["ppid"] and after["ppid"] in POOL.zygote_pids()
+        assert not Path(f"/proc/{before['ppid']}").exists()  # the dead one was reaped, not left a zombie
     finally:
         function.stop(timeout=2.0)
 
