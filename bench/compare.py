@@ -85,61 +85,46 @@ class Background:
         self._thread.join(5)
 
 
-class PeakMemory(Background):
-    """Samples the memory of a target's process tree in the background; remembers the highest sum."""
+class TreeSampler(Background):
+    """Samples a target's process tree every 0.5 s in the background, one walk of it for both figures: the
+    memory (the highest sum is ``peak``) and each process's CPU time so far, so that the CPU used between two
+    moments can be told (a process that ends meanwhile keeps what it had used at its last sample; one started
+    meanwhile counts from 0)."""
 
     def __init__(self, pids: Callable[[], set[int]], every: float = 0.5) -> None:
-        super().__init__(every, "bench-memory")
+        super().__init__(every, "bench-sampler")
         self.pids, self.peak = pids, 0.0
+        self._cpu: dict[int, float] = {}
 
     def tick(self) -> None:
         self.sample()
 
     def sample(self) -> float:
+        """The memory now (and the CPU times, refreshed)."""
         try:
-            now = memory_mb(self.pids())
+            pids = self.pids()
+            now = memory_mb(pids)
         except (OSError, ValueError):  # the engine is between runs
             return 0.0
         self.peak = max(self.peak, now)
+        for pid in pids:
+            used = cpu_seconds(pid)
+            if used is not None:
+                self._cpu[pid] = used
         return now
+
+    def cpu_mark(self) -> dict[int, float]:
+        self.sample()
+        return dict(self._cpu)
+
+    def cpu_since(self, mark: dict[int, float]) -> float:
+        """CPU seconds the tree used since ``mark`` (from ``cpu_mark``)."""
+        self.sample()
+        return sum(used - mark.get(pid, 0.0) for pid, used in self._cpu.items())
 
     def __exit__(self, *_: object) -> None:
         super().__exit__()
         self.sample()
-
-
-class CpuMeter(Background):
-    """The CPU time a target's process tree uses while the ``with`` block runs: sampled every 0.5 s, so a
-    process that ends meanwhile keeps what it had used at its last sample."""
-
-    def __init__(self, pids: Callable[[], set[int]], every: float = 0.5) -> None:
-        super().__init__(every, "bench-cpu")
-        self.pids = pids
-        self._start: dict[int, float] = {}
-        self._last: dict[int, float] = {}
-
-    def tick(self) -> None:
-        try:
-            pids = self.pids()
-        except (OSError, ValueError):  # the engine is between runs
-            return
-        for pid in pids:
-            used = cpu_seconds(pid)
-            if used is not None:
-                self._last[pid] = used
-
-    @property
-    def seconds(self) -> float:
-        return sum(used - self._start.get(pid, 0.0) for pid, used in self._last.items())
-
-    def __enter__(self) -> Self:
-        self.tick()
-        self._start = dict(self._last)
-        return super().__enter__()
-
-    def __exit__(self, *_: object) -> None:
-        super().__exit__()
-        self.tick()
 
 
 def memory_mb(pids: set[int]) -> float:
@@ -315,19 +300,20 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
     try:
         api = JobsApi.for_deployment(deployment)
         both = deployment.consumer_ids()
-        with PeakMemory(target.pids) as memory, StreamWatcher(deployment, both) as watcher:
+        with TreeSampler(target.pids) as sampler, StreamWatcher(deployment, both) as watcher:
             warm_up(api, both)
             if "memory" in wanted:
-                figures["memory_ready_mb"] = round(memory.sample())
+                figures["memory_ready_mb"] = round(sampler.sample())
             if "overhead" in wanted:
                 samples = overhead(watcher, api, args.jobs, target.scale)
                 figures.update({f"overhead_p{q}_ms": round(percentile(samples, q)) for q in (50, 95, 99)})
             burst = args.burst_localstack if target.name == "localstack" else args.burst
-            with CpuMeter(target.pids) as cpu:
-                rate, p99 = throughput(watcher, api, burst)
+            mark = sampler.cpu_mark()
+            rate, p99 = throughput(watcher, api, burst)
+            cpu = sampler.cpu_since(mark)
             figures["throughput_jobs_per_s"], figures["throughput_p99_ms"] = round(rate, 1), round(p99)
-            figures["throughput_cpu_ms_per_job"] = round(cpu.seconds * 1000 / burst, 1)
-            figures["throughput_cpu_cores"] = round(cpu.seconds * rate / burst, 2)
+            figures["throughput_cpu_ms_per_job"] = round(cpu * 1000 / burst, 1)
+            figures["throughput_cpu_cores"] = round(cpu * rate / burst, 2)
             figures["failure_path_ms"] = round(failure_path(api, both))
             figures["replay_round_trip_ms"] = round(replay_round_trip(deployment, api))
             if "suite" in wanted:
@@ -336,7 +322,7 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
                 except SuiteFailed as failed:  # the other figures stand; the failure is reported with them
                     figures["suite_failed"] = str(failed)
         if "memory" in wanted:
-            figures["memory_peak_mb"] = round(memory.peak)
+            figures["memory_peak_mb"] = round(sampler.peak)
     finally:
         target.down()
     print(f"  {target.name}: {figures}", flush=True)

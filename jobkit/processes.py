@@ -57,6 +57,15 @@ def descendants(root: int, table: dict[int, Proc] | None = None) -> set[int]:
     return found
 
 
+def state(pid: int) -> str | None:
+    """``pid``'s state letter from /proc (``Z``: exited, not yet reaped by its parent); None once it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2:].split()[0]
+
+
 def cpu_seconds(pid: int) -> float | None:
     """CPU time (user + system) ``pid`` has used so far, from /proc; None once it is gone (or off Linux)."""
     try:

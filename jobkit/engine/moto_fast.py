@@ -6,9 +6,9 @@ moto 5.2 serializes every answer by walking the botocore output shape member by 
 pickers and alias lookups at each level. An item answer is a tree of AttributeValues, so the walk is deep:
 profiled under the job pipeline (``bench/compare.py``), serializing ``GetItem`` answers took over half of the
 engine's GIL time. For the item operations the result is already the wire document (``dynamo_to_dict``
-leaves only dicts, lists, strings, numbers, booleans and raw bytes), so it is encoded directly: bytes as
-base64 (the JSON protocol's blob encoding), ``None`` members and members outside the output shape left out,
-as the serializer does.
+leaves only dicts, lists, strings, numbers, booleans and raw bytes), so it is encoded by ``encode``, a plain
+walk of the output shape: bytes as base64 (the JSON protocol's blob encoding), ``None`` members and members
+outside the shape left out, as the serializer does.
 Errors, and every other operation, still go through moto's serializer. ``tests/embedded/test_moto_fast``
 compares both encodings over items of every AttributeValue type.
 
@@ -46,8 +46,8 @@ class tests) taken once. Errors are never remembered: what fails to parse fails,
 Results, errors and stream records are moto's: ``tests/embedded/test_moto_fast`` runs the same calls
 against patched and stock moto.
 
-6. DynamoDB Streams' GetRecords answers are written by a walk of the output shape over plain data
-(``_shaped``), without moto's attribute pickers and alias lookups. Profiled under a 300-job burst, moto's
+6. DynamoDB Streams' GetRecords answers are written by the same ``encode`` (its walk also writes
+timestamps), without moto's attribute pickers and alias lookups. Profiled under a 300-job burst, moto's
 serializer on GetRecords (the bench's own stream reader, and any client reading the stream) was a fifth of
 the engine's GIL time. The records are plain dicts (moto's ``StreamRecord``); the walk keeps the members of
 the shape that are not None, writes timestamps as moto's serializer does (epoch seconds, milliseconds kept)
@@ -74,7 +74,7 @@ import sys
 import threading
 import types
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any
 
 import moto.core.responses
@@ -105,27 +105,41 @@ _installed = threading.Lock()
 _original: Callable[[DynamoResult, ActionContext], Any] | None = None
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes | bytearray):
+_TIMESTAMPS = TimestampSerializer(TimestampSerializer.TIMESTAMP_FORMAT_UNIX)
+
+
+def _shaped(value: Any, shape: Shape) -> Any:
+    """``value`` (plain data: dicts, lists, scalars, datetimes, bytes) as moto's JSON serializer writes it for
+    ``shape``: a structure keeps its shape's members that are not None, a timestamp is written in the
+    shape's format (the JSON protocol's default: epoch seconds), a blob is base64."""
+    kind = shape.type_name
+    if kind == "structure":
+        members = shape.members  # type: ignore[attr-defined]
+        return {name: _shaped(item, members[name]) for name, item in value.items()
+                if item is not None and name in members}
+    if kind == "list":
+        return [_shaped(item, shape.member) for item in value]  # type: ignore[attr-defined]
+    if kind == "map":
+        return {key: _shaped(item, shape.value) for key, item in value.items()}  # type: ignore[attr-defined]
+    if kind == "timestamp" and isinstance(value, datetime.datetime):
+        return _TIMESTAMPS._convert_timestamp_to_str(
+            value, shape.serialization.get("timestampFormat", TimestampSerializer.TIMESTAMP_FORMAT_UNIX))
+    if kind == "blob" and isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
     return value
 
 
-def encode(result: dict[str, Any], members: Collection[str]) -> str:
-    """The JSON body of an item operation's result: its output shape's members (moto adds legacy ones, such
-    as ``ConsumedCapacityUnits``, which the serializer leaves out)."""
-    return json.dumps(_plain({k: v for k, v in result.items() if k in members}), separators=(",", ":"))
+def encode(result: Any, shape: Shape) -> str:
+    """The JSON body of a result (plain data) for its output shape, as moto's serializer writes it (moto adds
+    legacy members, such as ``ConsumedCapacityUnits``, which the shape leaves out)."""
+    return json.dumps(_shaped(result, shape), separators=(",", ":"))
 
 
 def _execute_result(self: DynamoResult, context: ActionContext) -> Any:
     assert _original is not None
     result, shape = self.result, context.operation_model.output_shape
     if context.operation_model.name in ITEM_OPERATIONS and isinstance(result, dict) and shape is not None:
-        return 200, {"Content-Type": CONTENT_TYPE}, encode(result, shape.members)
+        return 200, {"Content-Type": CONTENT_TYPE}, encode(result, shape)
     return _original(self, context)
 
 
@@ -346,30 +360,6 @@ UPDATE_PATCHES: list[tuple[type, str, Any, Any]] = [
 ]
 
 
-_TIMESTAMPS = TimestampSerializer(TimestampSerializer.TIMESTAMP_FORMAT_UNIX)
-
-
-def _shaped(value: Any, shape: Shape) -> Any:
-    """``value`` (plain data: dicts, lists, scalars, datetimes, bytes) as moto's JSON serializer writes it for
-    ``shape``: a structure keeps its shape's members that are not None, a timestamp is written in the
-    shape's format (the JSON protocol's default: epoch seconds), a blob is base64."""
-    kind = shape.type_name
-    if kind == "structure":
-        members = shape.members  # type: ignore[attr-defined]
-        return {name: _shaped(item, members[name]) for name, item in value.items()
-                if item is not None and name in members}
-    if kind == "list":
-        return [_shaped(item, shape.member) for item in value]  # type: ignore[attr-defined]
-    if kind == "map":
-        return {key: _shaped(item, shape.value) for key, item in value.items()}  # type: ignore[attr-defined]
-    if kind == "timestamp" and isinstance(value, datetime.datetime):
-        return _TIMESTAMPS._convert_timestamp_to_str(
-            value, shape.serialization.get("timestampFormat", TimestampSerializer.TIMESTAMP_FORMAT_UNIX))
-    if kind == "blob" and isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode()
-    return value
-
-
 class _RecordsResult(ActionResult):
     """GetRecords' answer written by ``_shaped``."""
 
@@ -377,7 +367,7 @@ class _RecordsResult(ActionResult):
         shape = context.operation_model.output_shape
         if shape is None:
             return super().execute_result(context)
-        return 200, {"Content-Type": CONTENT_TYPE}, json.dumps(_shaped(self.result, shape), separators=(",", ":"))
+        return 200, {"Content-Type": CONTENT_TYPE}, encode(self.result, shape)
 
 
 _GET_RECORDS: Any = DynamoDBStreamsHandler.__dict__["get_records"]

@@ -1,7 +1,7 @@
 """jobkit's local Lambda runtime: runs a Python function as a local process of its own runtime's version.
 
-Shared by jobkit's targets (LocalStack's executor plugin, jobkit's embedded engine); stdlib only, because it
-is imported inside LocalStack's process as well as jobkit's.
+Shared by jobkit's targets (LocalStack's executor plugin, jobkit's embedded engine); stdlib only (besides
+`jobkit.processes`, itself stdlib only), because it is imported inside LocalStack's process as well as jobkit's.
 
     function = LocalFunction(FunctionConfig("processor", Path("build/asset"), "handlers.processor.handler"))
     result = function.invoke(b'{"Records": []}', request_id="...")

@@ -21,16 +21,9 @@ from jobkit.lambda_runtime import report
 from jobkit.lambda_runtime.environment import FunctionConfig, build_process_env
 from jobkit.lambda_runtime.errors import ConcurrencyLimitError, FunctionStoppedError
 from jobkit.lambda_runtime.interpreter import find_interpreter
+from jobkit.lambda_runtime.launch import WORKER_SCRIPT, LaunchSpec
 from jobkit.lambda_runtime.packages import ensure_runtime_packages
-from jobkit.lambda_runtime.process import (
-    WORKER_SCRIPT,
-    InitOutcome,
-    InvokeOutcome,
-    InvokeRequest,
-    LaunchSpec,
-    Outcome,
-    WorkerProcess,
-)
+from jobkit.lambda_runtime.process import InitOutcome, InvokeOutcome, InvokeRequest, Outcome, WorkerProcess
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,9 @@ from typing import Any
 
 from jobkit.lambda_runtime.channel import ChannelClosedError, LogCollector, MessageChannel, marker
 from jobkit.lambda_runtime.errors import LambdaRuntimeError
-from jobkit.lambda_runtime.launch import WORKER_SCRIPT, Launched, LaunchSpec, WorkerPipes
+from jobkit.lambda_runtime.launch import Launched, LaunchSpec, WorkerPipes
 from jobkit.lambda_runtime.zygote import launch
 
-__all__ = ["WORKER_SCRIPT", "InitOutcome", "InvokeOutcome", "InvokeRequest", "LaunchSpec", "Outcome", "WorkerProcess"]
 #: How long to wait for the log marker once the answer is in: it was written before the answer.
 _LOG_SETTLE_S = 2.0
 #: How long to keep reading a killed worker's output (its pipe closes when the whole group is gone).

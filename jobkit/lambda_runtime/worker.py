@@ -35,8 +35,8 @@ process imports the runtime-provided SDK (`PRELOAD`) exactly as a function of th
 then forks one worker per request. A fork starts with those modules' memory shared and without paying their
 import again; everything else (the handler's own import, the environment, the session) is per worker as
 before. Messages on the SOCK_SEQPACKET socket are JSON datagrams: `{"op": "spawn", "id", "env"}` with the
-worker's three pipe ends attached (SCM_RIGHTS), `{"op": "kill", "pid"}`; answers `{"op": "ready",
-"preloaded"}` or `{"op": "failed", "error"}` once, then `{"op": "spawned", "id", "pid"}` and `{"op": "exit",
+worker's three pipe ends attached (SCM_RIGHTS), `{"op": "kill", "pid"}`; answers `{"op": "ready"}`
+or `{"op": "failed", "error"}` once, then `{"op": "spawned", "id", "pid"}` and `{"op": "exit",
 "pid", "returncode"}`.
 """
 
@@ -521,7 +521,7 @@ def zygote(argv: list[str]) -> int:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     children: set[int] = set()
-    _send_datagram(sock, {"op": "ready", "preloaded": list(PRELOAD)})
+    _send_datagram(sock, {"op": "ready"})
     try:
         while True:
             readable, _, _ = select.select([sock.fileno(), wake_r], [], [])

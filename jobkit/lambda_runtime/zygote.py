@@ -38,6 +38,7 @@ from jobkit.lambda_runtime.launch import (
     WorkerPipes,
     popen_launch,
 )
+from jobkit.processes import state
 
 LOG = logging.getLogger(__name__)
 
@@ -67,7 +68,9 @@ class ZygoteLaunched:
         self._zygote.kill(self._pid)
 
     def has_exited(self) -> bool:
-        return self._zygote.exited(self._pid)
+        # The zygote reports an exit only after reaping it; until that report arrives the worker is already a
+        # zombie, and an idle environment that died must not be handed to an invocation meanwhile.
+        return self._zygote.exited(self._pid) or state(self._pid) in (None, "Z")
 
     def wait(self, timeout: float) -> int | None:
         return self._zygote.wait(self._pid, timeout)
@@ -77,8 +80,6 @@ class Zygote:
     """One zygote process and the thread that reads its answers."""
 
     def __init__(self, interpreter: Path, code_dir: Path, paths: tuple[Path, ...]) -> None:
-        self._command = [str(interpreter), *WORKER_FLAGS, str(WORKER_SCRIPT), "--zygote"]
-        self._args = [str(code_dir), *(str(path) for path in paths)]
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()
         self._spawned: dict[int, int | str] = {}  # request id -> pid, or the zygote's error
@@ -89,7 +90,8 @@ class Zygote:
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._process = subprocess.Popen(
-                [*self._command, str(theirs.fileno()), *self._args],
+                [str(interpreter), *WORKER_FLAGS, str(WORKER_SCRIPT), "--zygote", str(theirs.fileno()),
+                 str(code_dir), *(str(path) for path in paths)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -48,7 +48,7 @@ def compared(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any, A
         name = context.operation_model.name
         if name in moto_fast.ITEM_OPERATIONS:
             ours = (200, {"Content-Type": moto_fast.CONTENT_TYPE}, moto_fast.encode(
-                self.result, context.operation_model.output_shape.members))
+                self.result, context.operation_model.output_shape))
             pairs.append((name, theirs, ours))
         return theirs
 

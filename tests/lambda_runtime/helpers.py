@@ -7,6 +7,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+from jobkit.processes import state
+
 
 def new_request_id() -> str:
     return str(uuid.uuid4())
@@ -28,8 +30,4 @@ def pid_gone(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return True
+    return state(pid) in (None, "Z")

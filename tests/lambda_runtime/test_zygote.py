@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -13,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from jobkit.lambda_runtime import FunctionConfig, LocalFunction
-from jobkit.lambda_runtime.zygote import POOL, ZYGOTE_ENV
+from jobkit.lambda_runtime.zygote import POOL, ZYGOTE_ENV, ZygoteLaunched
+from jobkit.processes import state
 from tests.lambda_runtime.helpers import new_request_id, pid_gone, wait_until
 
 PROBE = """
@@ -139,3 +142,19 @@ def test_zygotes_can_be_turned_off(tmp_path: Path, runtime_packages: Path, monke
         assert answer["ppid"] == os.getpid() and answer["preloaded"] is False
     finally:
         function.stop(timeout=2.0)
+
+
+def test_a_worker_that_exited_counts_as_exited_before_its_zygote_reports_it() -> None:
+    """Between a worker's exit and the zygote's report of it (after reaping), the worker is a zombie: an idle
+    environment that died then must already count as exited, or an invocation is handed a dead one."""
+
+    class Unreported:
+        def exited(self, pid: int) -> bool:
+            return False
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        assert wait_until(lambda: state(child.pid) == "Z")  # exited, not reaped: what the zygote has not reported
+        assert ZygoteLaunched(Unreported(), child.pid).has_exited()  # type: ignore[arg-type]
+    finally:
+        child.wait(5)
