@@ -31,7 +31,9 @@ from jobkit.ui import Ui
 
 RESULTS = ROOT / "bench" / "results"
 FAST_CLOCK = 20.0  # the scenarios' speed in `make test`
-NO_RATIO = frozenset({"throughput_cpu_cores"})  # a share of the machine, not a speed: no "x times better"
+JOB_SECONDS = 1  # every measured job asks for 1 s (the model's minimum)
+#: a share of the machine, or a bound the stack sets: not speeds, so no "x times better"
+NO_RATIO = frozenset({"throughput_cpu_cores", "throughput_ceiling_jobs_per_s"})
 
 
 def how(args: argparse.Namespace) -> dict[str, str]:
@@ -50,6 +52,11 @@ def how(args: argparse.Namespace) -> dict[str, str]:
                                      "burst, per job (a process started meanwhile counts from 0)",
         "throughput_cpu_cores": "that CPU time over the burst's wall time: how many of this machine's "
                                 f"{os.cpu_count()} cores the target kept busy",
+        "throughput_ceiling_jobs_per_s": "the most the stack allows with these jobs, whatever the engine: each "
+                                         "consumer's mapping runs at most ParallelizationFactor batches of one "
+                                         "record per open shard at once, and each lasts at least the job's 1 s "
+                                         "(divided by the clock's speed): the smallest factor (read back with "
+                                         "ListEventSourceMappings) x open shards / (1 s / speed)",
         "failure_path_ms": "a refused job (seconds 301 > the 300 s timeout) from POST until both show Failure",
         "replay_round_trip_ms": "a job whose processor and error handler both fail for the second consumer is "
                                 "archived; from the moment the fault plan is lifted: replay started, completed, "
@@ -169,6 +176,7 @@ class StreamWatcher(Background):
         self._iterators = [self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
                                                           ShardIteratorType="LATEST")["ShardIterator"]
                            for shard in shards if "EndingSequenceNumber" not in shard["SequenceNumberRange"]]
+        self.shards = len(self._iterators)  # the open shards
         self.seen: dict[tuple[str, str], float] = {}  # (job, status both consumers show) -> first seen
         self._cond = threading.Condition()
 
@@ -203,15 +211,15 @@ class StreamWatcher(Background):
 def warm_up(api: JobsApi, both: list[str]) -> None:
     """Three jobs first, so the figures meet started function environments."""
     for _ in range(3):
-        api.wait_for_statuses(api.submit(1), dict.fromkeys(both, "Success"), timeout=60, poll=0.01)
+        api.wait_for_statuses(api.submit(JOB_SECONDS), dict.fromkeys(both, "Success"), timeout=60, poll=0.01)
 
 
 def overhead(watcher: StreamWatcher, api: JobsApi, jobs: int, scale: float) -> list[float]:
     samples = []
     for _ in range(jobs):
         start = time.monotonic()
-        job = api.submit(1)
-        samples.append((watcher.wait(job, "Success", 60) - start - 1.0 / scale) * 1000)
+        job = api.submit(JOB_SECONDS)
+        samples.append((watcher.wait(job, "Success", 60) - start - JOB_SECONDS / scale) * 1000)
     return samples
 
 
@@ -221,7 +229,7 @@ def throughput(watcher: StreamWatcher, api: JobsApi, jobs: int) -> tuple[float, 
 
     def submit(_: int) -> None:
         began = time.monotonic()
-        submitted[api.submit(1)] = began
+        submitted[api.submit(JOB_SECONDS)] = began
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -229,6 +237,16 @@ def throughput(watcher: StreamWatcher, api: JobsApi, jobs: int) -> tuple[float, 
     done = {job: watcher.wait(job, "Success", 900) for job in submitted}
     latencies = [done[job] - submitted[job] for job in done]
     return jobs / (max(done.values()) - start), percentile(latencies, 99) * 1000
+
+
+def ceiling(deployment: Deployment, shards: int, scale: float) -> float:
+    """Jobs per second the stack itself allows for 1 s jobs (see ``how``): "Using AWS Lambda with Amazon
+    DynamoDB", ParallelizationFactor: up to 10 batches of a shard processed at once per mapping."""
+    table = deployment.client("dynamodb").describe_table(TableName=deployment["JobsTableName"])["Table"]
+    mappings = deployment.client("lambda").list_event_source_mappings(
+        EventSourceArn=table["LatestStreamArn"])["EventSourceMappings"]
+    factor = min(int(m.get("ParallelizationFactor") or 1) for m in mappings)
+    return factor * shards / (JOB_SECONDS / scale)
 
 
 def failure_path(api: JobsApi, both: list[str]) -> float:
@@ -314,6 +332,7 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
             figures["throughput_jobs_per_s"], figures["throughput_p99_ms"] = round(rate, 1), round(p99)
             figures["throughput_cpu_ms_per_job"] = round(cpu * 1000 / burst, 1)
             figures["throughput_cpu_cores"] = round(cpu * rate / burst, 2)
+            figures["throughput_ceiling_jobs_per_s"] = round(ceiling(deployment, watcher.shards, target.scale), 1)
             figures["failure_path_ms"] = round(failure_path(api, both))
             figures["replay_round_trip_ms"] = round(replay_round_trip(deployment, api))
             if "suite" in wanted:

@@ -23,6 +23,8 @@ Sleep = Callable[[float], None]
 Random = Callable[[], float]
 BeforeWrite = Callable[[str, int], None]
 """Hook called with (job_id, attempt) after the read and before the conditional write (fault injection)."""
+Guard = Callable[[Mapping[str, Any]], str | None]
+"""Asked about each item a write is about to start from: a reason not to write at all, or None."""
 
 
 class VersionConflict(Exception):
@@ -47,6 +49,15 @@ class LockExhausted(RuntimeError):
         self.job_id = job_id
         self.consumer = consumer
         self.attempts = attempts
+
+
+class WriteRefused(Exception):
+    """A write's guard found a reason not to write on the item as it is now (nothing was written)."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.job_id = job_id
+        self.reason = reason
 
 
 class JobNotFound(LookupError):
@@ -131,13 +142,17 @@ def write_status(
     rand: Random = random.random,
     before_write: BeforeWrite | None = None,
     current: Mapping[str, Any] | None = None,
+    guard: Guard | None = None,
 ) -> int:
     """Write ``job_status.<consumer> = status`` under optimistic locking; return the new version.
 
-    ``current`` is the item as the caller has just read it (consistently): the first attempt starts from it
-    instead of reading again. After a conflict, the next attempt starts from the item the failed write found
-    (``VersionConflict.current``) when the store returned it, else from a fresh read. Raises JobNotFound when
-    the item is gone and LockExhausted after ``policy.attempts`` conflicts.
+    ``current`` is the item as the caller knows it (read, or the stream record's image of it): the first
+    attempt starts from it instead of reading. A stale one costs nothing but a conflict, since the write is
+    conditional on its version. After a conflict, the next attempt starts from the item the failed write found
+    (``VersionConflict.current``) when the store returned it, else from a fresh read. ``guard`` is asked about
+    every item an attempt starts from and raises WriteRefused with its reason, so a caller that starts from an
+    old image still decides on the item as it is. Raises JobNotFound when the item is gone and LockExhausted
+    after ``policy.attempts`` conflicts.
     """
     last_conflict: VersionConflict | None = None
     known = current
@@ -146,6 +161,9 @@ def write_status(
         known = None
         if item is None:
             raise JobNotFound(job_id)
+        refusal = guard(item) if guard is not None else None
+        if refusal is not None:
+            raise WriteRefused(job_id, refusal)
         expected = _version_of(job_id, item)
         if before_write is not None:
             before_write(job_id, attempt)
@@ -160,7 +178,10 @@ def write_status(
         except VersionConflict as conflict:
             last_conflict = conflict
             known = conflict.current
-            logger.warning(
+            # the first conflict is the pattern's normal case (two consumers writing the same job); from the
+            # second on, writers keep colliding
+            logger.log(
+                logging.INFO if attempt == 1 else logging.WARNING,
                 "status write conflicted, retrying",
                 extra={
                     "job_id": job_id,
@@ -199,7 +220,8 @@ class StatusWriter:
     sleep: Sleep = time.sleep
     rand: Random = random.random
 
-    def write(self, job_id: str, status: Mapping[str, Any], current: Mapping[str, Any] | None = None) -> int:
+    def write(self, job_id: str, status: Mapping[str, Any], current: Mapping[str, Any] | None = None,
+              guard: Guard | None = None) -> int:
         """Write ``status`` under this consumer; return the new version (see ``write_status``)."""
         return write_status(
             self.store,
@@ -211,6 +233,7 @@ class StatusWriter:
             rand=self.rand,
             before_write=self.before_write,
             current=current,
+            guard=guard,
         )
 
     def with_before_write(self, hook: BeforeWrite | None) -> StatusWriter:

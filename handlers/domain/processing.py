@@ -72,11 +72,18 @@ def process_job(
     bumper: VersionBumper | None,
     current: Mapping[str, Any] | None = None,
 ) -> ProcessOutcome:
-    """Run one job for ``writer.consumer``; every failure is raised, never swallowed. ``current`` (the item
-    just read to rule out a duplicate) saves the Running write its first read."""
+    """Run one job for ``writer.consumer``; every failure is raised, never swallowed.
+
+    ``current`` is the item as the caller knows it (the stream record's NewImage): the Running write starts
+    from it instead of a read. The write is conditional, so when the item has changed since (the other
+    consumer wrote first, or this record is a duplicate delivery) it conflicts and goes on from the item as
+    it is now; a duplicate of a job already settled for this consumer is refused there (``already_settled``)
+    with WriteRefused, before anything ran.
+    """
     plan = load_plan(plans, job.fault)
     faults, writer = arm(plan, WHERE, writer, bumper, job.id)
-    writer.write(job.id, running(), current=current)
+    writer.write(job.id, running(), current=current,
+                 guard=lambda item: already_settled(item, job, writer.consumer))
     apply_faults(faults, clock, job.id, plan.name)
     results = run_job(job, timeout, clock.sleep)
     version = writer.write(job.id, success(job.seconds))

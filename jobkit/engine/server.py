@@ -130,6 +130,11 @@ class EngineApp:
         response = self._route(request, call)
         if response is not None:
             return response(environ, start_response)
+        return self.store(environ, start_response)
+
+    def store(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """moto, the store and control plane: DynamoDB (Streams) calls straight to their handler, the rest
+        through moto's dispatcher."""
         handler = moto_fast.direct_handler(environ)
         if handler is not None:
             return moto_fast.dispatch_direct(handler, environ, start_response)
@@ -325,7 +330,7 @@ class MotoCaller:
 
         self.app = app
         self.region = region
-        self._client = Client(app.moto)
+        self._client = Client(app.store)  # DynamoDB calls skip moto's Flask apps, as the endpoint's do
         self._credentials: dict[str, Any] = {}
         self._lock = threading.Lock()
 

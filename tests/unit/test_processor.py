@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from handlers import processor
+from handlers.adapters.dynamodb import DynamoJobStore
 from handlers.domain.faults import TIMEOUT_MARGIN_SECONDS, InjectedFault
 from handlers.domain.job import InvalidJob
 from handlers.domain.locking import JobNotFound, LockExhausted
@@ -57,6 +58,30 @@ def test_the_job_sleeps_its_seconds_divided_by_the_time_scale(
     processor.handler(insert_event(jobs_table, "job-1", 8), lambda_context)
     assert sleeps == [2.0]
     assert jobs_table.status("job-1") == {"status": "Success", "results": "I slept for 8 seconds"}
+
+
+def test_the_running_write_starts_from_the_record_and_a_duplicate_is_refused_without_a_read(
+    jobs_table: JobsTable, lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the record's NewImage is the item as inserted: the Running write is conditional on its version, so it
+    # needs no read; only the Success write (after the job ran) reads. A duplicate's Running write conflicts
+    # and the item the conflict returns (ReturnValuesOnConditionCheckFailure) shows the job ended.
+    monkeypatch.setenv("JOBKIT_TIME_SCALE", "1000")
+    reads: list[str] = []
+    original = DynamoJobStore.get_item
+
+    def get_item(self: DynamoJobStore, job_id: str) -> dict[str, Any] | None:
+        reads.append(job_id)
+        return original(self, job_id)
+
+    monkeypatch.setattr(DynamoJobStore, "get_item", get_item)
+    event = insert_event(jobs_table, "job-1", 2)
+    processor.handler(event, lambda_context)
+    assert reads == ["job-1"]
+    processor.handler(event, lambda_context)
+    assert reads == ["job-1"]
+    assert jobs_table.version("job-1") == 2
+    assert jobs_table.stream_statuses("job-1") == [None, "Running", "Success"]
 
 
 def test_a_job_longer_than_timeout_is_refused_and_stays_running(

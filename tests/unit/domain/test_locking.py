@@ -16,6 +16,7 @@ from handlers.domain.locking import (
     RetryPolicy,
     StatusWriter,
     VersionConflict,
+    WriteRefused,
     write_status,
 )
 from tests.unit.conftest import JobsTable
@@ -184,6 +185,26 @@ def test_an_item_just_read_saves_the_first_read_and_a_stale_one_is_read_again() 
     assert (store.reads, store.attempts, store.conflicts) == (2, 3, 1)
     assert store.items["j"]["version"] == 2
     assert set(store.items["j"]["job_status"]) == {"consumer_1", "consumer_2"}
+
+
+def test_a_guard_decides_on_the_item_as_it_is_after_a_conflict_and_refuses_without_writing() -> None:
+    store = MemoryJobStore(returns_item_on_conflict=True)
+    store.add("j", 1)
+    image = store.get_item("j")  # the record's image: the item as inserted
+    assert image is not None
+    write_status(store, "j", "consumer_1", {"status": "Success"}, NO_WAIT)
+    seen: list[Mapping[str, Any]] = []
+
+    def settled(item: Mapping[str, Any]) -> str | None:
+        seen.append(item)
+        return "settled already" if "consumer_1" in item.get("job_status", {}) else None
+
+    with pytest.raises(WriteRefused, match="settled already"):
+        write_status(store, "j", "consumer_1", {"status": "Running"}, NO_WAIT, current=image, guard=settled)
+    # asked about the image (nothing to refuse), then about the item the conflict returned (refused there)
+    assert [item["version"] for item in seen] == [0, 1]
+    assert store.items["j"]["job_status"] == {"consumer_1": {"status": "Success"}}
+    assert store.items["j"]["version"] == 1
 
 
 def test_a_conflict_that_returns_the_item_is_retried_without_a_read() -> None:

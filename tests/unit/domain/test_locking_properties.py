@@ -30,7 +30,7 @@ from handlers.adapters.streams import DynamoStreamReader
 from handlers.domain.error_handling import FailedBatch, StreamReader, error_text, handle_failure
 from handlers.domain.faults import FaultClock, FaultPlanSource
 from handlers.domain.job import parse_job
-from handlers.domain.locking import JobStore, LockExhausted, RetryPolicy, StatusWriter
+from handlers.domain.locking import Guard, JobStore, LockExhausted, RetryPolicy, StatusWriter, WriteRefused
 from handlers.domain.processing import process_job, skip_reason
 from handlers.domain.status import FAILURE, SUCCESS, failure, success
 from tests.unit.conftest import JobsTable
@@ -187,9 +187,10 @@ class AuditedWriter(StatusWriter):
     chain: str = ""
     audit: list[Attempted] = field(default_factory=list)
 
-    def write(self, job_id: str, status: Mapping[str, Any], current: Mapping[str, Any] | None = None) -> int:
+    def write(self, job_id: str, status: Mapping[str, Any], current: Mapping[str, Any] | None = None,
+              guard: Guard | None = None) -> int:
         try:
-            version = super().write(job_id, status, current=current)
+            version = super().write(job_id, status, current=current, guard=guard)
         except LockExhausted:
             self.audit.append(Attempted(self.chain, self.consumer, dict(status), None))
             raise
@@ -246,10 +247,12 @@ class Scenario:
         job = parse_job(self.image())
         assert skip_reason(job, consumer) is None
         try:
-            # as the processor: the item read for the duplicate check starts the Running write (and may be
-            # stale by the time that write runs, which is what the interleavings probe)
+            # as the processor: the record's image starts the Running write (stale as soon as another chain
+            # has written, which is what the interleavings probe)
             process_job(job, writer, timeout=TIMEOUT, plans=plans, clock=fault_clock, bumper=None,
-                        current=store.get_item(job.id))
+                        current=self.image())
+            return
+        except WriteRefused:  # a duplicate of a delivery that has settled this consumer: skipped
             return
         except Exception as exc:
             self.processor_errors[chain] = type(exc).__name__
@@ -384,18 +387,18 @@ def test_exhausted_writes_are_never_silent_and_still_end_terminal(data: st.DataO
     "delivery there.",
 )
 def test_a_duplicate_delivery_and_an_exhausted_write_give_one_result() -> None:
-    # consumer_1's INSERT is delivered twice; one attempt per write. Script: A writes Running; A reads
-    # for Success; B writes Running (A's write now conflicts); A exhausts -> error handler writes
-    # Failure; B writes Success.
+    # consumer_1's INSERT is delivered twice; one attempt per write; both start from the record's image.
+    # Script: A and B start; B writes Running; A's Running (from the image) conflicts and exhausts -> its
+    # error handler reads and writes Failure; B reads for Success and writes it: two results.
     scenario = Scenario(1, {"consumer_1": 2}, frozenset(), RetryPolicy(attempts=1, base_delay=0.0))
     with stepped(scenario) as (store, baton):
-        script = ["consumer_1#1"] * 4 + ["consumer_1#2"] * 3 + ["consumer_1#1"] * 3
+        script = ["consumer_1#1", "consumer_1#2", "consumer_1#2"] + ["consumer_1#1"] * 3 + ["consumer_1#2"] * 2
         for name in script:
             baton.step(name)
         while parked := baton.parked():
             baton.step(parked[0])
         assert baton.crashes == {}
-    assert [status["status"] for _, status, _ in store.log] == ["Running", "Running", "Failure", "Success"]
+    assert [status["status"] for _, status, _ in store.log] == ["Running", "Failure", "Success"]
     assert_nothing_lost(scenario, store.items[JOB_ID], store.log, one_result=True)
 
 
@@ -478,7 +481,10 @@ def test_racing_threads_against_moto_never_lose_an_update(
             writer = AuditedWriter(store, consumer, scenario.policy, chain=chain, audit=scenario.audit)
             job = parse_job(image)
             try:
-                process_job(job, writer, timeout=TIMEOUT, plans=plans, clock=fault_clock, bumper=None)
+                process_job(job, writer, timeout=TIMEOUT, plans=plans, clock=fault_clock, bumper=None,
+                            current=image)
+            except WriteRefused:  # as the processor: a duplicate of a delivery that settled this consumer
+                return
             except Exception:
                 handle_failure(failed, reader=reader, writer=writer, plans=plans, clock=fault_clock, bumper=None)
         except BaseException as exc:  # reported below
