@@ -42,6 +42,9 @@ class Scenario:
     timeout: float = 300.0  # above the waits' deadline (ScenarioContext.wait_statuses)
     #: runs alone (its replay window would re-drive other scenarios' failures)
     exclusive: bool = False
+    #: mostly waits for a long while (a function timeout, a burst of jobs): started before the others, so that
+    #: the suite does not end with it running alone
+    long: bool = False
 
     def missing_on(self, target: str) -> frozenset[str]:
         return self.needs - CAPABILITIES.get(target, frozenset())

@@ -103,7 +103,8 @@ def run_all(selected: list[Scenario], deployment: Deployment, *, parallel: int =
             result.status, result.duration, result.detail, result.job_ids)
         on_change(outcomes)
 
-    shared = [o for o in outcomes if not o.scenario.exclusive]
+    # the long ones first (a stable sort keeps the given order otherwise): what the others do overlaps them
+    shared = sorted((o for o in outcomes if not o.scenario.exclusive), key=lambda o: not o.scenario.long)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         list(pool.map(go, shared))
     for outcome in outcomes:

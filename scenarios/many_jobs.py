@@ -38,4 +38,4 @@ def run(ctx: ScenarioContext) -> None:
 
 
 scenario = Scenario(name="many_jobs", title="Many jobs with 10 % faults: none lost, none duplicated", run=run,
-                    timeout=900)
+                    timeout=900, long=True)

@@ -20,4 +20,5 @@ def run(ctx: ScenarioContext) -> None:
            f"{first}'s error to carry the timeout from the on-failure record", error, [job])
 
 
-scenario = Scenario(name="processor_timeout", title="Processor times out: Failure via SNS", run=run, timeout=150)
+scenario = Scenario(name="processor_timeout", title="Processor times out: Failure via SNS", run=run, timeout=150,
+                    long=True)
