@@ -54,9 +54,10 @@ def how(args: argparse.Namespace) -> dict[str, str]:
                                 f"{os.cpu_count()} cores the target kept busy",
         "throughput_ceiling_jobs_per_s": "the most the stack allows with these jobs, whatever the engine: each "
                                          "consumer's mapping runs at most ParallelizationFactor batches of one "
-                                         "record per open shard at once, and each lasts at least the job's 1 s "
-                                         "(divided by the clock's speed): the smallest factor (read back with "
-                                         "ListEventSourceMappings) x open shards / (1 s / speed)",
+                                         f"record per open shard at once, and each lasts at least the job's "
+                                         f"{JOB_SECONDS} s (divided by the clock's speed): the smallest factor (read "
+                                         f"back with ListEventSourceMappings) x open shards / ({JOB_SECONDS} s / "
+                                         "speed)",
         "failure_path_ms": "a refused job (seconds 301 > the 300 s timeout) from POST until both show Failure",
         "replay_round_trip_ms": "a job whose processor and error handler both fail for the second consumer is "
                                 "archived; from the moment the fault plan is lifted: replay started, completed, "
@@ -170,7 +171,7 @@ class StreamWatcher(Background):
         super().__init__(every, "bench-stream")
         self.both = both
         self.streams = deployment.client("dynamodbstreams")
-        arn = deployment.client("dynamodb").describe_table(
+        self.stream_arn = arn = deployment.client("dynamodb").describe_table(
             TableName=deployment["JobsTableName"])["Table"]["LatestStreamArn"]
         shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
         self._iterators = [self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
@@ -239,14 +240,14 @@ def throughput(watcher: StreamWatcher, api: JobsApi, jobs: int) -> tuple[float, 
     return jobs / (max(done.values()) - start), percentile(latencies, 99) * 1000
 
 
-def ceiling(deployment: Deployment, shards: int, scale: float) -> float:
-    """Jobs per second the stack itself allows for 1 s jobs (see ``how``): "Using AWS Lambda with Amazon
-    DynamoDB", ParallelizationFactor: up to 10 batches of a shard processed at once per mapping."""
-    table = deployment.client("dynamodb").describe_table(TableName=deployment["JobsTableName"])["Table"]
+def ceiling(deployment: Deployment, watcher: StreamWatcher, scale: float) -> float:
+    """Jobs per second the stack itself allows for these jobs (see ``how``). "Lambda parameters for Amazon
+    DynamoDB event source mappings": ParallelizationFactor, default 1, maximum 10 (batches of a shard processed
+    at once)."""
     mappings = deployment.client("lambda").list_event_source_mappings(
-        EventSourceArn=table["LatestStreamArn"])["EventSourceMappings"]
+        EventSourceArn=watcher.stream_arn)["EventSourceMappings"]
     factor = min(int(m.get("ParallelizationFactor") or 1) for m in mappings)
-    return factor * shards / (JOB_SECONDS / scale)
+    return factor * watcher.shards / (JOB_SECONDS / scale)
 
 
 def failure_path(api: JobsApi, both: list[str]) -> float:
@@ -332,7 +333,7 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
             figures["throughput_jobs_per_s"], figures["throughput_p99_ms"] = round(rate, 1), round(p99)
             figures["throughput_cpu_ms_per_job"] = round(cpu * 1000 / burst, 1)
             figures["throughput_cpu_cores"] = round(cpu * rate / burst, 2)
-            figures["throughput_ceiling_jobs_per_s"] = round(ceiling(deployment, watcher.shards, target.scale), 1)
+            figures["throughput_ceiling_jobs_per_s"] = round(ceiling(deployment, watcher, target.scale), 1)
             figures["failure_path_ms"] = round(failure_path(api, both))
             figures["replay_round_trip_ms"] = round(replay_round_trip(deployment, api))
             if "suite" in wanted:

@@ -17,8 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from handlers import runtime
 from handlers.domain.job import InvalidJob, parse_job
-from handlers.domain.locking import WriteRefused
-from handlers.domain.processing import process_job, skip_reason
+from handlers.domain.processing import Skipped, process_job, skip_reason
 from handlers.runtime import Invocation
 
 logger = runtime.make_logger()
@@ -48,20 +47,19 @@ def _process_record(record: DynamoDBRecord, invocation: Invocation) -> None:
     if settings.timeout is None:  # load_settings("processor") always sets it
         raise RuntimeError("the processor needs TIMEOUT")
     logger.info("processing job", extra={"job_id": job.id, "seconds": job.seconds, "fault": job.fault})
-    try:
-        # the record's image is the item as inserted: the Running write starts from it (no read); a
-        # duplicate delivery of a job already settled is refused on the item as it is now
-        outcome = process_job(
-            job,
-            invocation.writer,
-            timeout=settings.timeout,
-            plans=invocation.adapters.plans,
-            clock=invocation.clock,
-            bumper=invocation.adapters.store,
-            current=image,
-        )
-    except WriteRefused as refused:
-        logger.info("skipping record", extra={"job_id": job.id, "reason": refused.reason})
+    # the record's image is the item as inserted: the Running write starts from it (no read); a duplicate
+    # delivery of a job already settled is recognised on the item as it is now
+    outcome = process_job(
+        job,
+        invocation.writer,
+        timeout=settings.timeout,
+        plans=invocation.adapters.plans,
+        clock=invocation.clock,
+        bumper=invocation.adapters.store,
+        current=image,
+    )
+    if isinstance(outcome, Skipped):
+        logger.info("skipping record", extra={"job_id": job.id, "reason": outcome.reason})
         return
     logger.info(
         "job succeeded",

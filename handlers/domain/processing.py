@@ -13,7 +13,7 @@ from typing import Any
 
 from handlers.domain.faults import FaultClock, FaultPlanSource, apply_faults, arm, load_plan
 from handlers.domain.job import Job
-from handlers.domain.locking import StatusWriter, VersionBumper
+from handlers.domain.locking import StatusWriter, VersionBumper, WriteRefused
 from handlers.domain.run import run_job
 from handlers.domain.status import running, success
 
@@ -62,6 +62,14 @@ class ProcessOutcome:
     version: int
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A delivery not run: a duplicate of one that has already settled this consumer (``reason`` says so)."""
+
+    job_id: str
+    reason: str
+
+
 def process_job(
     job: Job,
     writer: StatusWriter,
@@ -71,19 +79,22 @@ def process_job(
     clock: FaultClock,
     bumper: VersionBumper | None,
     current: Mapping[str, Any] | None = None,
-) -> ProcessOutcome:
+) -> ProcessOutcome | Skipped:
     """Run one job for ``writer.consumer``; every failure is raised, never swallowed.
 
     ``current`` is the item as the caller knows it (the stream record's NewImage): the Running write starts
     from it instead of a read. The write is conditional, so when the item has changed since (the other
     consumer wrote first, or this record is a duplicate delivery) it conflicts and goes on from the item as
-    it is now; a duplicate of a job already settled for this consumer is refused there (``already_settled``)
-    with WriteRefused, before anything ran.
+    it is now; a duplicate of a job already settled for this consumer is recognised there (``already_settled``)
+    and returned as Skipped, before anything ran or was written.
     """
     plan = load_plan(plans, job.fault)
     faults, writer = arm(plan, WHERE, writer, bumper, job.id)
-    writer.write(job.id, running(), current=current,
-                 guard=lambda item: already_settled(item, job, writer.consumer))
+    try:
+        writer.write(job.id, running(), current=current,
+                     guard=lambda item: already_settled(item, job, writer.consumer))
+    except WriteRefused as refused:
+        return Skipped(job.id, refused.reason)
     apply_faults(faults, clock, job.id, plan.name)
     results = run_job(job, timeout, clock.sleep)
     version = writer.write(job.id, success(job.seconds))

@@ -5,7 +5,7 @@ import pytest
 from handlers.domain.faults import FaultClock, InjectedFault
 from handlers.domain.job import Job
 from handlers.domain.locking import RetryPolicy, StatusWriter
-from handlers.domain.processing import already_settled, process_job, skip_reason
+from handlers.domain.processing import ProcessOutcome, Skipped, already_settled, process_job, skip_reason
 from handlers.domain.run import JobTooLong
 from tests.unit.fakes import DictPlanSource, MemoryJobStore, RecordingClock
 
@@ -31,6 +31,7 @@ def test_running_then_success(store: MemoryJobStore, clock: RecordingClock, faul
         {"status": "Running"},
         {"status": "Success", "results": "I slept for 4 seconds"},
     ]
+    assert isinstance(outcome, ProcessOutcome)
     assert (outcome.results, outcome.version) == ("I slept for 4 seconds", 2)
     assert clock.sleeps == [4]
 
@@ -65,7 +66,7 @@ def test_error_handler_faults_do_not_touch_the_processor(
     outcome = process_job(
         Job(id="j", seconds=4, fault="eh"), writer(store), timeout=300, plans=plans, clock=fault_clock, bumper=store
     )
-    assert outcome.version == 2
+    assert isinstance(outcome, ProcessOutcome) and outcome.version == 2
 
 
 def test_skip_reason_only_for_a_status_of_this_consumer() -> None:
@@ -76,13 +77,29 @@ def test_skip_reason_only_for_a_status_of_this_consumer() -> None:
     assert skip_reason(Job(id="j", seconds=1), "consumer_1") is None
 
 
-def test_the_item_read_for_the_duplicate_check_starts_the_running_write(
+def test_the_item_as_the_caller_knows_it_starts_the_running_write(
     store: MemoryJobStore, fault_clock: FaultClock
 ) -> None:
     store.add("j", 1)
-    current = store.get_item("j")
-    assert already_settled(current, Job(id="j", seconds=1), "consumer_1") is None
+    image = store.get_item("j")  # as the stream record's NewImage hands it over
     process_job(Job(id="j", seconds=1), writer(store), timeout=300, plans=None, clock=fault_clock, bumper=store,
-                current=current)
-    assert store.reads == 2  # the duplicate check's, then the Success write's: Running read nothing again
+                current=image)
+    assert store.reads == 2  # the image's, then the Success write's: the Running write read nothing
     assert already_settled(store.get_item("j"), Job(id="j", seconds=1), "consumer_1") is not None
+
+
+def test_a_duplicate_of_a_settled_delivery_is_skipped_on_the_item_its_conflict_returns(
+    fault_clock: FaultClock,
+) -> None:
+    store = MemoryJobStore(returns_item_on_conflict=True)
+    store.add("j", 1)
+    image = store.get_item("j")
+    job = Job(id="j", seconds=1)
+    first = process_job(job, writer(store), timeout=300, plans=None, clock=fault_clock, bumper=store, current=image)
+    assert isinstance(first, ProcessOutcome)
+    writes = list(store.writes)
+
+    again = process_job(job, writer(store), timeout=300, plans=None, clock=fault_clock, bumper=store, current=image)
+
+    assert isinstance(again, Skipped) and "already ended 'Success'" in again.reason
+    assert store.writes == writes  # nothing written, nothing run
