@@ -259,6 +259,45 @@ print(json.dumps({"real": models.ec2_backends is moto.ec2.ec2_backends}))
     assert facts == {"real": True}
 
 
+#: Run in a fresh interpreter: which loader decoded a model depends on what the process did before install.
+SHARED_MODELS = """
+import json
+import boto3
+from moto import mock_aws
+from moto.core.utils import get_service_model
+from jobkit.engine import moto_fast
+from jobkit.engine.runtime import EmbeddedEngine
+
+stock_session = boto3.Session()  # moto's own way: every partition's regions
+stock = sorted(r for p in stock_session.get_available_partitions()
+               for r in stock_session.get_available_regions("dynamodb", partition_name=p))
+moto_fast.install()
+with mock_aws():
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    from moto.dynamodb.models import dynamodb_backends
+    regions = sorted(dynamodb_backends["123456789012"].regions)
+    tables = ddb.list_tables()["TableNames"]
+document = moto_fast.LOADER.load_service_model("dynamodb", "service-2")
+deployer = EmbeddedEngine()._clients("http://127.0.0.1:9")("dynamodb")
+print(json.dumps({"tables": tables, "regions": regions == stock, "eu-west-1": "eu-west-1" in regions,
+                  "moto": get_service_model("dynamodb")._service_description is document,
+                  "deployer": deployer.meta.service_model._service_description is document,
+                  "deployer_keys": deployer._request_signer._credentials.access_key}))
+"""
+
+
+def test_moto_and_the_deployer_share_one_decoded_model_per_service() -> None:
+    facts = _fresh_python(SHARED_MODELS)
+    assert facts["tables"] == ["t"]  # moto answers as before
+    assert facts["regions"] is True and facts["eu-west-1"] is True  # moto's backends know the same regions
+    assert facts["moto"] is True  # moto's model is the loader's document, not a copy
+    assert facts["deployer"] is True  # so is the deployer clients'
+    assert facts["deployer_keys"] == "test"
+
+
 def _answer_both_ways(app: Any, target: str, body: dict[str, Any]) -> tuple[Any, Any]:
     """(moto's Flask answer, the direct answer) to one DynamoDB call: (status, JSON body)."""
     from werkzeug.test import EnvironBuilder, run_wsgi_app
