@@ -65,9 +65,10 @@ $(CHECKOV): | $(PY)
 	.jobkit/tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 
 # checkov on the synthesized template, offline (--skip-download); accepted findings carry their reason in
-# the stack (accept_findings)
+# the stack (accept_findings). Its grammar parser (lark) caches in the temporary folder: the project's here.
 security: synth $(CHECKOV)
-	$(CHECKOV) -f cdk.out/JobsStack.template.json --framework cloudformation --compact --quiet --skip-download
+	mkdir -p .jobkit/tmp/checkov
+	TMPDIR="$(CURDIR)/.jobkit/tmp/checkov" $(CHECKOV) -f cdk.out/JobsStack.template.json --framework cloudformation --compact --quiet --skip-download
 
 # The scenarios run on both targets: the embedded engine (clock sped up) and LocalStack's engine on this host.
 # Both listen on 4566, so they run one after the other.

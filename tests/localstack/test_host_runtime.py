@@ -154,6 +154,13 @@ def test_dynamodb_local_from_npm_serves_a_table_and_its_stream(
         slot = "/".join(settings.DYNAMODB_LOCAL_SLOT)
         assert f"{slot}/DynamoDBLocal.jar" in java[0]
         assert "-javaagent:" in java[0] and settings.DDB_AGENT_JAR_NAME in java[0]
+        # its SQLite library is unpacked into the project's scratch folder, not the machine's /tmp
+        (pid,) = [p for p in localstack_host.runtime.processes() if "DynamoDBLocal.jar" in _cmdline(p)]
+        native = {line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                  if "sqlite" in line.rsplit("/", 1)[-1]}
+        assert native, "DynamoDB Local has no SQLite library mapped"
+        scratch = str(localstack_host.runtime.paths.tmp) + "/"
+        assert all(path.startswith(scratch) for path in native), native
 
 
 # --------------------------------------------------------------------------------------- EventBridge replay
@@ -254,8 +261,11 @@ def test_down_leaves_no_process_of_the_engine(localstack_host: LocalStackHost) -
         assert not runtime.status().running
         assert "no process of it remains" in out.getvalue()
         assert "not running" in runtime.down(Ui(quiet=True)).message  # a second down is harmless
+        left = runtime.paths.tmp / "left-by-an-earlier-run"
+        left.write_text("scratch")
     finally:
         runtime.up(Ui(quiet=True), timeout=120)
+    assert not left.exists(), "a new start keeps the scratch of the run before it"
 
 
 # ------------------------------------------------------------------------------- stopping, without LocalStack

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -224,6 +225,9 @@ class HostRuntime:
 
     def _spawn(self, env_info: environment.EngineEnvironment) -> subprocess.Popen[bytes]:
         paths = self.paths
+        # the scratch of an earlier run goes (no instance runs now): LocalStack unpacks every function's code
+        # there on each deployment (~6 MB a function) and nothing of a run is kept for the next one
+        shutil.rmtree(paths.tmp, ignore_errors=True)
         for folder in (paths.logs, paths.run, paths.tmp):
             folder.mkdir(parents=True, exist_ok=True)
         log = paths.engine_log

@@ -157,6 +157,9 @@ def host_settings(paths: EnginePaths, *, port: int, java_home: Path, instance: s
         # tempfile (Lambda code, S3 objects, ...) and Node (kinesis-local) write here, not /tmp
         "TEMP": str(paths.tmp),
         "TMP": str(paths.tmp),
+        # Java reads none of those: DynamoDB Local unpacked its SQLite library into /tmp on every start; and
+        # without -XX:-UsePerfData each JVM writes /tmp/hsperfdata_<user>/<pid> (only jps/jstat read it)
+        "JAVA_TOOL_OPTIONS": f"-Djava.io.tmpdir={paths.tmp} -XX:-UsePerfData",
         # plux caches entry points under $XDG_CACHE_HOME (else ~/.cache/plux)
         "XDG_CACHE_HOME": str(paths.cache),
         # LocalStack installs kinesis-local with npm: its cache stays in the project too
@@ -174,6 +177,9 @@ def engine_environment(paths: EnginePaths, *, port: int, java_home: Path, instan
     """The full environment of the host engine process: the caller's, cleaned, plus both setting layers."""
     env = {k: v for k, v in (os.environ if base is None else base).items() if k not in _DROPPED_FROM_CALLER}
     env.update(shared_settings())
+    caller_java_options = env.get("JAVA_TOOL_OPTIONS", "").strip()
     env.update(host_settings(paths, port=port, java_home=java_home, instance=instance, host=host))
+    if caller_java_options:  # the caller's own JVM options stay; the temporary folder is ours (the last wins)
+        env["JAVA_TOOL_OPTIONS"] = f"{caller_java_options} {env['JAVA_TOOL_OPTIONS']}"
     env["PATH"] = os.pathsep.join([str(paths.venv / "bin"), str(java_home / "bin"), env.get("PATH", "")])
     return env
