@@ -49,7 +49,7 @@ class LambdaService:
     """Every function of the stack, by name and ARN."""
 
     def __init__(self, registry: StackRegistry, *, endpoint_url: str, clock: SandboxClock,
-                 max_concurrency: int = 10) -> None:
+                 max_concurrency: int = 10, scratch: Path | None = None) -> None:
         self.registry = registry
         self.endpoint_url = endpoint_url
         self.clock = clock
@@ -72,7 +72,8 @@ class LambdaService:
                 time_scale=clock.scale,
             )
             reserved = props.get("ReservedConcurrentExecutions")
-            local = LocalFunction(config, max_concurrency=int(reserved) if reserved else max_concurrency)
+            local = LocalFunction(config, max_concurrency=int(reserved) if reserved else max_concurrency,
+                                  tmp_root=scratch)
             log_group = (props.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{resource.physical_id}"
             entry = DeployedFunction(resource.physical_id, resource.attributes["Arn"], props["Role"], log_group, local)
             self._functions[entry.name] = entry

@@ -50,8 +50,11 @@ class EmbeddedEngine:
     """Runs the synthesized stack locally. ``start`` returns once the stack is deployed and the endpoint answers."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, out: TextIO | None = sys.stdout,
-                 prewarm: bool = True) -> None:
+                 prewarm: bool = True, scratch: Path | None = None) -> None:
+        """``scratch``: where the function environments' /tmp folders go (the system's temporary folder if None;
+        a sandbox gives a folder of the project)."""
         self.host = host
+        self.scratch = scratch
         self.port = port
         self.hops = HopLog(out=out)
         self.prewarm = prewarm
@@ -141,7 +144,7 @@ class EmbeddedEngine:
         app.api_handler = Gateway(apis_from_registry(registry), account=ACCOUNT, region=REGION,
                                   credentials=iam.sts_credentials(ACCOUNT), call_service=MotoCaller(app),
                                   on_result=self._on_api_result)
-        self.lambdas = LambdaService(registry, endpoint_url=url, clock=self.clock)
+        self.lambdas = LambdaService(registry, endpoint_url=url, clock=self.clock, scratch=self.scratch)
         self.async_invoker = AsyncInvoker(self.lambdas, self.clock, self._send_to_destination,
                                           configs_from_registry(registry, self.lambdas.arn_of),
                                           on_attempt=self._on_async_attempt)

@@ -83,9 +83,11 @@ class LocalFunction:
         interpreter: Path | None = None,
         packages_dir: Path | None = None,
         provide_sdk: bool = True,
+        tmp_root: Path | None = None,
     ) -> None:
         """`interpreter` defaults to `find_interpreter(config.runtime)`; `packages_dir` (the runtime-provided
-        boto3/botocore) defaults to `ensure_runtime_packages(config.runtime)`, or none if not `provide_sdk`."""
+        boto3/botocore) defaults to `ensure_runtime_packages(config.runtime)`, or none if not `provide_sdk`.
+        Each environment's /tmp is a new folder under `tmp_root` (the system's temporary folder if None)."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self._config = config
@@ -93,6 +95,7 @@ class LocalFunction:
         self._interpreter = interpreter
         self._packages_dir = packages_dir
         self._provide_sdk = provide_sdk
+        self._tmp_root = tmp_root
         self._resolved: tuple[Path, tuple[Path, ...]] | None = None
         self._resolve_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -284,7 +287,8 @@ class LocalFunction:
 
     def _new_environment(self, number: int) -> _Environment:
         interpreter, paths = self._resolve()
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f"jobkit-lambda-{self._config.function_name[:40]}-"))
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f"jobkit-lambda-{self._config.function_name[:40]}-",
+                                        dir=self._tmp_root))
         spec = LaunchSpec(
             interpreter=interpreter,
             code_dir=self._config.code_dir,

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import requests
 from jobkit.client.deployment import Deployment
 from jobkit.deploy.synth import synth
 from jobkit.errors import JobkitError
+from jobkit.processes import state
 from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
 from jobkit.targets.common import LOCAL_CONTEXT
 from jobkit.ui import Ui
@@ -30,7 +32,20 @@ from jobkit.ui import Ui
 DIR = STATE_DIR / "embedded"
 PID_FILE = DIR / "engine.pid"
 LOG = DIR / "engine.log"
+SCRATCH = DIR / "tmp"
 PORT = 4566
+
+
+def scratch_for(pid: int, root: Path = SCRATCH) -> Path:
+    """The folder of the project where engine ``pid``'s function environments keep their /tmp. The folders of
+    engines no longer running (killed before they could clear theirs) go first."""
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in root.iterdir():
+        if not (folder.name.isdigit() and state(int(folder.name)) not in (None, "Z")):
+            shutil.rmtree(folder, ignore_errors=True)
+    own = root / str(pid)
+    own.mkdir(exist_ok=True)
+    return own
 
 
 def serve(*, port: int = PORT, outputs: Path = OUTPUTS_FILE, time_scale: float = 1.0,
@@ -41,17 +56,19 @@ def serve(*, port: int = PORT, outputs: Path = OUTPUTS_FILE, time_scale: float =
 
     began = time.monotonic()
     cdk_out, _ = synth(LOCAL_CONTEXT)
-    engine = EmbeddedEngine(port=port)
+    scratch = scratch_for(os.getpid())
+    engine = EmbeddedEngine(port=port, scratch=scratch)
     try:
-        engine.start(cdk_out, outputs_file=outputs, time_scale=time_scale)
-    except OSError as exc:
-        raise JobkitError(f"the embedded engine cannot listen on 127.0.0.1:{port}: {exc.strerror}",
-                          "is another sandbox running? `jobkit down`") from exc
-    try:
+        try:
+            engine.start(cdk_out, outputs_file=outputs, time_scale=time_scale)
+        except OSError as exc:
+            raise JobkitError(f"the embedded engine cannot listen on 127.0.0.1:{port}: {exc.strerror}",
+                              "is another sandbox running? `jobkit down`") from exc
         on_ready(Deployment.load(outputs, target="embedded"), time.monotonic() - began)
         (stop or threading.Event()).wait()
     finally:
         engine.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 class EmbeddedSandbox:

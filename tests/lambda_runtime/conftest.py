@@ -32,6 +32,7 @@ def make_function(tmp_path: Path, runtime_packages: Path) -> Iterator[MakeFuncti
         *,
         name: str | None = None,
         max_concurrency: int = 1,
+        tmp_root: Path | None = None,
         **config: object,
     ) -> LocalFunction:
         function_name = name or f"fn-{uuid.uuid4().hex[:8]}"
@@ -44,6 +45,7 @@ def make_function(tmp_path: Path, runtime_packages: Path) -> Iterator[MakeFuncti
             FunctionConfig(function_name=function_name, code_dir=code_dir, handler=handler, **config),  # type: ignore[arg-type]
             max_concurrency=max_concurrency,
             packages_dir=runtime_packages,
+            tmp_root=tmp_root,
         )
         functions.append(function)
         return function

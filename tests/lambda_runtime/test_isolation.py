@@ -114,6 +114,18 @@ def test_each_environment_has_a_private_tmp_that_goes_away(make_function: MakeFu
     assert not tmp.exists()
 
 
+def test_an_environments_tmp_goes_under_the_root_it_is_given(make_function: MakeFunction, tmp_path: Path) -> None:
+    """A sandbox keeps its functions' /tmp in the project's folders, not the machine's /tmp."""
+    root = tmp_path / "scratch"
+    root.mkdir()
+    function = make_function(FILES, tmp_root=root)
+    tmp = Path(function.invoke(b"{}", new_request_id()).json()["tmp"])
+
+    assert tmp.parent == root
+    function.stop()
+    assert list(root.iterdir()) == []
+
+
 def test_context_object(make_function: MakeFunction) -> None:
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:jobs-processor"
     function = make_function(FILES, name="jobs-processor", memory_size=512, timeout=30, function_arn=arn)

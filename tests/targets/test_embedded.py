@@ -1,0 +1,77 @@
+"""The embedded target's sandbox process: where its function environments keep their /tmp."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jobkit.client.waiting import wait_for
+from jobkit.project import ROOT
+from jobkit.targets.embedded import SCRATCH, scratch_for
+
+
+def _exited_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(30)
+    return child.pid
+
+
+def test_an_engine_gets_a_scratch_folder_and_those_of_engines_gone_are_cleared(tmp_path: Path) -> None:
+    root = tmp_path / "tmp"
+    gone = root / str(_exited_pid())
+    (gone / "jobkit-lambda-fn-x").mkdir(parents=True)
+    stray = root / "not-a-pid"
+    stray.mkdir()
+    alive = root / "1"  # init: a running engine's folder is never touched
+    (alive / "kept").mkdir(parents=True)
+
+    own = scratch_for(12345678, root)  # above pid_max: the folder of an engine that is starting now
+
+    assert own == root / "12345678" and own.is_dir()
+    assert not gone.exists() and not stray.exists()
+    assert (alive / "kept").is_dir()
+
+
+# a sandbox engine as `jobkit up --detach` runs it (serve), on a free port, until SIGTERM
+SERVE = """
+import signal, sys, threading
+from pathlib import Path
+from jobkit.targets.embedded import serve
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+serve(port=int(sys.argv[1]), outputs=Path(sys.argv[2]), stop=stop, on_ready=lambda *_: print("ready", flush=True))
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_sandbox_keeps_its_functions_tmp_in_the_project_and_clears_it_when_stopped(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    child = subprocess.Popen([sys.executable, "-c", SERVE, str(port), str(tmp_path / "outputs.json")], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True, start_new_session=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready", f"the engine did not start (exit {child.poll()})"
+        own = SCRATCH / str(child.pid)
+        # the engine starts one environment of each function once ready (prewarm): each /tmp is in the project
+        made = wait_for(lambda: sorted(own.glob("jobkit-lambda-*")), lambda found: len(found) >= 4, timeout=60,
+                        describe="the prewarmed environments' /tmp folders under the sandbox's scratch")
+        assert all(folder.is_dir() for folder in made)
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
+    assert child.returncode == 0
+    assert not own.exists(), "a stopped sandbox left its functions' /tmp folders"
