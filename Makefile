@@ -66,16 +66,19 @@ $(CHECKOV): | $(PY)
 
 # checkov on the synthesized template, offline (--skip-download); accepted findings carry their reason in
 # the stack (accept_findings). Its grammar parser (lark) caches in the temporary folder: the project's here.
+# Then every attack of tests/security on an engine of their own; the last line counts the attacks tried and
+# refused.
 security: synth $(CHECKOV)
 	mkdir -p .jobkit/tmp/checkov
 	TMPDIR="$(CURDIR)/.jobkit/tmp/checkov" $(CHECKOV) -f cdk.out/JobsStack.template.json --framework cloudformation --compact --quiet --skip-download
+	$(PY) -m pytest tests/security -q
 
 # The scenarios run on both targets: the embedded engine (clock sped up) and LocalStack's engine on this host.
 # Both listen on 4566, so they run one after the other.
 test: lint synth security
 	cfn-lint
 	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --target embedded \
-	  --ignore=tests/localstack --ignore=tests/differential --ignore=tests/reliability
+	  --ignore=tests/localstack --ignore=tests/differential --ignore=tests/reliability --ignore=tests/security
 	# the short soak, hostile input and fuzzing: an engine of their own (moto's state is per process)
 	$(PY) -m pytest tests/reliability
 	$(PY) -m pytest tests/localstack tests/differential tests/scenarios --target localstack

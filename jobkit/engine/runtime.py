@@ -22,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from jobkit.engine import iam, moto_fast
 from jobkit.engine.async_invoke import AsyncInvoker, configs_from_registry
-from jobkit.engine.clock import SandboxClock
+from jobkit.engine.clock import MAX_ADVANCE_SECONDS, SandboxClock
 from jobkit.engine.cloudformation import StackApi
 from jobkit.engine.deployer import StackRegistry, TemplateDeployer, local_outputs, write_outputs_file
 from jobkit.engine.events import EventsService
@@ -221,9 +221,17 @@ class EmbeddedEngine:
         return Response(result.payload, status=200, headers=headers, content_type="application/json")
 
     def _clock_http(self, request: Request) -> Response:
+        """``GET`` reads the sandbox clock; ``POST {"advance": seconds}`` moves it on. Bad input is a 400 with a
+        message and moves nothing."""
+        if request.method not in ("GET", "POST"):
+            return _jobkit_error(405, f"{request.method} is not served here: GET reads the clock, POST "
+                                      '{"advance": seconds} moves it on', {"Allow": "GET, POST"})
         if request.method == "POST":
-            body = json.loads(request.get_data() or b"{}")
-            self.clock.advance(float(body.get("advance", 0)))
+            try:
+                seconds = clock_advance(request.get_data())
+                self.clock.advance(seconds)
+            except ValueError as exc:
+                return _jobkit_error(400, str(exc))
         return Response(json.dumps({"now": self.clock.now(), "scale": self.clock.scale}),
                         content_type="application/json")
 
@@ -287,3 +295,30 @@ class EmbeddedEngine:
         """No stream record pending and no asynchronous event in flight."""
         return bool(self.mappings is not None and self.mappings.idle() and self.async_invoker is not None
                     and self.async_invoker.wait_idle(0))
+
+
+def clock_advance(body: bytes) -> float:
+    """The seconds of a ``POST /_jobkit/clock`` body: ``{"advance": seconds}``, a finite number from 0 to ten
+    years (``MAX_ADVANCE_SECONDS``); ValueError with the reason otherwise."""
+    try:
+        document = json.loads(body or b"{}", parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f'the body must be a JSON object like {{"advance": 3600}}: {exc}') from None
+    if not isinstance(document, dict) or set(document) - {"advance"}:
+        raise ValueError('the body must be a JSON object with one key, "advance" (seconds to move the clock on)')
+    seconds = document.get("advance", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ValueError(f'"advance" must be a number of seconds, got {json.dumps(seconds)[:40]}')
+    if not 0 <= seconds <= MAX_ADVANCE_SECONDS:  # false for NaN and infinity too
+        raise ValueError(f'"advance" must be from 0 to {MAX_ADVANCE_SECONDS:.0f} seconds (ten years), got {seconds}')
+    return float(seconds)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _jobkit_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An answer of jobkit's own endpoints to bad input: the status and ``{"message": ...}``."""
+    return Response(json.dumps({"message": message}), status=status, headers=headers or {},
+                    content_type="application/json")
