@@ -15,6 +15,15 @@ API Gateway behaviours and where they are documented:
   code of an AWS integration; the response without a pattern is the default
   (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-integration-settings-integration-response.html).
 - ``$context.responseOverride.status`` and the variables: ``jobkit.engine.vtl``.
+- The resource path: one canonical form (``ResourcePath``) routes the request, names it in the method ARN
+  that IAM evaluates and is what the signature covers, so no spelling of a path reaches a resource under
+  another resource's name. API Gateway's documentation does not say what it does with a trailing slash, an
+  empty segment (``//``), a dot segment (``.``, ``..``, also percent-encoded) or a percent-encoded slash
+  (``%2F``); such a path is refused as one no resource matches (403 ``Missing Authentication Token``, the
+  MISSING_AUTHENTICATION_TOKEN gateway response) rather than normalised. The API id and the stage are taken
+  as sent too: stage names hold only alphanumerics, ``-`` and ``_`` ("Amazon API Gateway important notes",
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html), so a stage
+  spelled percent-encoded names none.
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 import jsonschema
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine import iam, sigv4, vtl
 from jobkit.engine.deployer import StackRegistry
+from jobkit.engine.front_door import API_TOO_LARGE, REQUEST_LIMITS
 
 _URI = re.compile(r"^arn:aws:apigateway:([^:]+):([^:]+):action/(.+)$")
 DEFAULT_CONTENT_TYPE = "application/json"
@@ -58,18 +69,56 @@ class RestApiSpec:
     methods: list[MethodSpec] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)
 
-    def route(self, http_method: str, path: str) -> tuple[MethodSpec, dict[str, str]] | None:
-        segments = [s for s in path.split("/") if s]
+    def route(self, http_method: str, path: ResourcePath) -> tuple[MethodSpec, dict[str, str]] | None:
         for method in self.methods:
             if method.http_method not in (http_method, "ANY"):
                 continue
-            params = _match_path(method.resource_path, segments)
+            params = _match_path(method.resource_path, path.segments)
             if params is not None:
                 return method, params
         return None
 
 
-def _match_path(resource_path: str, segments: list[str]) -> dict[str, str] | None:
+@dataclass(frozen=True)
+class ResourcePath:
+    """A request's resource path (after the stage) in its one canonical form: ``segments``, percent-decoded,
+    route the request and name it in the method ARN; ``raw``, as sent, is what the signature covers. Built
+    only by ``resource_path``, which makes sure both say the same thing."""
+
+    raw: str
+    segments: tuple[str, ...]
+
+    @property
+    def decoded(self) -> str:
+        return "/" + "/".join(self.segments)
+
+    def method_arn(self, region: str, account: str, api_id: str, stage: str, http_method: str) -> str:
+        """The ARN IAM evaluates ``execute-api:Invoke`` on ("Control access to a REST API with IAM
+        permissions", https://docs.aws.amazon.com/apigateway/latest/developerguide/permissions.html)."""
+        return f"arn:aws:execute-api:{region}:{account}:{api_id}/{stage}/{http_method}/{'/'.join(self.segments)}"
+
+
+def resource_path(raw: str) -> ResourcePath | None:
+    """The canonical form of a resource path as sent (still percent-encoded); None for a path that has
+    another spelling (a trailing slash, ``//``, ``.`` or ``..`` even percent-encoded, ``%2F``) or is not a
+    URI path (non-ASCII, percent-encoding that is not UTF-8): refused, as no resource matches it."""
+    if raw in ("", "/"):
+        return ResourcePath("/", ())
+    if not raw.startswith("/") or not raw.isascii():
+        return None
+    segments = []
+    for part in raw[1:].split("/"):
+        try:
+            segment = unquote(part, errors="strict")
+        except UnicodeDecodeError:
+            return None
+        if segment in ("", ".", "..") or "/" in segment:
+            return None
+        segments.append(segment)
+    return ResourcePath(raw, tuple(segments))
+
+
+def _match_path(resource_path: str, segments: tuple[str, ...]) -> dict[str, str] | None:
     parts = [p for p in resource_path.split("/") if p]
     params: dict[str, str] = {}
     for index, part in enumerate(parts):
@@ -155,21 +204,24 @@ class Gateway:
         self.on_result = on_result
         self.policies = policies or (lambda role_arn: iam.role_policies(account, role_arn))
 
-    def __call__(self, request: Request, api_id: str, stage: str, path: str) -> Response:
+    def __call__(self, request: Request, api_id: str, stage: str, raw_path: str) -> Response:
+        """Serves one request; ``raw_path``: its resource path as sent (after the stage, still percent-encoded)."""
         request_id = str(uuid.uuid4())
+        path = resource_path(raw_path)
         response = self._handle(request, api_id, stage, path, request_id)
         response.headers["x-amzn-RequestId"] = request_id
         # REST APIs also answer with the extended request id ($context.extendedRequestId)
         response.headers["x-amz-apigw-id"] = base64.b64encode(secrets.token_bytes(12)).decode()[:16]
         if self.on_result is not None:
-            self.on_result(GatewayResult(api_id, request.method, path, response.status_code, request_id,
-                                         response.get_data(as_text=True)))
+            self.on_result(GatewayResult(api_id, request.method, path.decoded if path else raw_path,
+                                         response.status_code, request_id, response.get_data(as_text=True)))
         return response
 
     # --- the request pipeline ---------------------------------------------------------------------------
-    def _handle(self, request: Request, api_id: str, stage: str, path: str, request_id: str) -> Response:
+    def _handle(self, request: Request, api_id: str, stage: str, path: ResourcePath | None,
+                request_id: str) -> Response:
         api = self.apis.get(api_id)
-        if api is None or stage not in api.stages:
+        if api is None or stage not in api.stages or path is None:
             return refusal(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
         routed = api.route(request.method, path)
         if routed is None:  # API Gateway answers an unknown route like an unsigned request
@@ -178,17 +230,13 @@ class Gateway:
         identity: dict[str, Any] = {"sourceIp": request.remote_addr or "127.0.0.1",
                                     "userAgent": request.headers.get("User-Agent", "")}
         if method.authorization_type == "AWS_IAM":
-            method_arn = (f"arn:aws:execute-api:{self.region}:{self.account}:{api_id}/{stage}/"
-                          f"{request.method}/{path.lstrip('/')}")
+            method_arn = path.method_arn(self.region, self.account, api_id, stage, request.method)
             denied = self._authorize(request, method_arn, identity)
             if denied is not None:
                 return denied
         body = request.get_data()
-        if len(body) > MAX_PAYLOAD_BYTES:
-            # "Amazon API Gateway quotas": payload size 10 MB; "Gateway response types for API Gateway"
-            # (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html):
-            # REQUEST_TOO_LARGE is a 413 and cannot be customized. The x-amzn-ErrorType value is not documented.
-            return refusal(413, "RequestTooLargeException", "Request Too Long")
+        if len(body) > REQUEST_LIMITS["execute-api"]:  # the engine's HTTP server refuses it before reading it
+            return refusal(API_TOO_LARGE.status, API_TOO_LARGE.error_type, API_TOO_LARGE.message)
         content_type = (request.mimetype or DEFAULT_CONTENT_TYPE).lower()
         parameters = {
             "path": path_params,
@@ -203,7 +251,7 @@ class Gateway:
         behavior = method.integration.get("PassthroughBehavior", "WHEN_NO_MATCH")
         if template is None and (behavior == "NEVER" or (behavior == "WHEN_NO_TEMPLATES" and templates)):
             return refusal(415, "UnsupportedMediaTypeException", "Unsupported Media Type")
-        context = self._context(api_id, stage, method, path, request, request_id, identity)
+        context = self._context(api_id, stage, method, path.decoded, request, request_id, identity)
         try:
             integration_body = (vtl.render(template, body=body.decode(errors="replace"), parameters=parameters,
                                            context=context).body if template is not None else body.decode())
@@ -212,18 +260,20 @@ class Gateway:
         return self._integrate(method, integration_body.encode(), parameters, context, request)
 
     def _authorize(self, request: Request, method_arn: str, identity: dict[str, Any]) -> Response | None:
+        # the path as sent: its resource part is the ResourcePath the request was routed by (checked canonical)
         signed = sigv4.SignedRequest(
-            method=request.method,
-            raw_path=request.environ.get("RAW_URI", request.path).split("?", 1)[0],
+            method=request.method, raw_path=sent_path(request),
             raw_query=request.environ.get("QUERY_STRING", ""),
             headers=sent_headers(request), body=request.get_data())
         try:
-            credential = sigv4.verify(signed, self.credentials)
+            credential = sigv4.verify(signed, self.credentials, region=self.region)
         except sigv4.SignatureError as exc:
             return refusal(exc.status, exc.error_type, exc.message)
-        if not iam.is_allowed(self.policies(credential.role_arn), "execute-api:Invoke", method_arn):
+        decision = iam.evaluate(self.policies(credential.role_arn), "execute-api:Invoke", method_arn)
+        if decision is not iam.Decision.ALLOW:
             # API Gateway's IAM refusal capitalises the key: {"Message": "User: ... is not authorized ..."}
-            message = iam.not_authorized_message(credential.principal_arn, "execute-api:Invoke", method_arn)
+            message = iam.not_authorized_message(credential.principal_arn, "execute-api:Invoke", method_arn,
+                                                 decision)
             return Response(json.dumps({"Message": message}), status=403, content_type="application/json",
                             headers={"x-amzn-ErrorType": "AccessDeniedException"})
         identity.update({"caller": credential.principal_arn.split("/", 1)[-1], "user": credential.access_key_id,
@@ -318,11 +368,20 @@ def select_integration_response(responses: list[dict[str, Any]], status: str) ->
     return default
 
 
-MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
-
 
 RAW_HEADERS = "jobkit.raw_headers"
 """The environ key under which the engine's HTTP server keeps the request's headers as sent."""
+
+
+def sent_path(request: Request) -> str:
+    """The request's path as sent: still percent-encoded (werkzeug's ``request.path`` is decoded, so ``%2F``
+    would read as a separator), without the query."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if not raw:
+        return request.path
+    if not raw.startswith("/"):  # absolute form, "http://host/path" (RFC 9112, 3.2.2)
+        raw = urlsplit(raw).path or "/"
+    return raw.split("?", 1)[0]
 
 
 def sent_headers(request: Request) -> dict[str, str]:
