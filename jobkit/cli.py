@@ -11,19 +11,23 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE
 from jobkit.targets.registry import DEFAULT_TARGET, TARGETS, sandbox
-from jobkit.ui import Ui
+from jobkit.ui import Ui, plain
+
+if TYPE_CHECKING:
+    from jobkit.failed_events import FailedEvent
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 scenarios_app = typer.Typer(no_args_is_help=True, help="List and run the fault scenarios.")
@@ -48,13 +52,14 @@ def _deployment(target: str | None, outputs: Path) -> Deployment:
 
 
 def _print_ready(deployment: Deployment) -> None:
+    # the values come from the outputs file: printed as plain text
     out.print("Ready.")
-    out.print(f"  Jobs API        {deployment['JobsApiUrl']}")
+    out.print(plain(f"  Jobs API        {deployment['JobsApiUrl']}"))
     if deployment.endpoint_url:
-        out.print(f"  AWS endpoint    {deployment.endpoint_url}  (region {deployment.region})")
-    out.print(f"  Invoke role     {deployment['JobsApiInvokeRoleArn']}")
-    out.print(f"  Jobs table      {deployment['JobsTableName']}")
-    out.print(f"  Outputs file    {OUTPUTS_FILE}")
+        out.print(plain(f"  AWS endpoint    {deployment.endpoint_url}  (region {deployment.region})"))
+    out.print(plain(f"  Invoke role     {deployment['JobsApiInvokeRoleArn']}"))
+    out.print(plain(f"  Jobs table      {deployment['JobsTableName']}"))
+    out.print(plain(f"  Outputs file    {OUTPUTS_FILE}"))
 
 
 @app.command()
@@ -146,9 +151,9 @@ def _table(outcomes: list[Any], target: str) -> Table:
     table.add_column("duration", justify="right")
     table.add_column("detail", overflow="fold")
     for o in outcomes:
-        style = STYLE.get(o.status, "")
-        table.add_row(o.scenario.name, f"[{style}]{o.status}[/{style}]",
-                      f"{o.duration:.1f} s" if o.duration else "", o.detail)
+        # the detail quotes what the target answered: plain text
+        table.add_row(plain(o.scenario.name), Text(o.status, style=STYLE.get(o.status, "")),
+                      f"{o.duration:.1f} s" if o.duration else "", plain(o.detail))
     return table
 
 
@@ -185,8 +190,11 @@ def scenarios_run(
                            on_change=lambda o: live.update(_table(o, target)))
         live.update(_table(outcomes, target))
     if junit_xml:
-        write_junit(outcomes, junit_xml, target)
-        out.print(f"JUnit report: {junit_xml}")
+        try:
+            write_junit(outcomes, junit_xml, target)
+        except OSError as exc:
+            raise JobkitError(f"cannot write the JUnit report {junit_xml}: {exc.strerror}") from exc
+        out.print(plain(f"JUnit report: {junit_xml}"))
     failed = [o for o in outcomes if o.status == FAILED]
     if failed:
         raise typer.Exit(1)
@@ -211,16 +219,20 @@ def failed_list(target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = 
     from jobkit.failed_events import job_of, list_failed
 
     deployment = _deployment(_check_target(target), outputs)
+    events = list_failed(deployment, _time(since), _time(until))
+    out.print(_failed_table(events, lambda e: job_of(deployment, e)))
+    out.print(f"{len(events)} failed event(s)")
+
+
+def _failed_table(events: list[FailedEvent], job_of: Callable[[FailedEvent], dict[str, Any] | None]) -> Table:
+    """One row per failure; every cell is event data (anyone who can put events on the bus writes it)."""
     table = Table()
     for column in ("time", "event id", "job", "function", "error"):
         table.add_column(column, overflow="fold")
-    events = list_failed(deployment, _time(since), _time(until))
     for e in events:
-        job = job_of(deployment, e)
-        table.add_row(e.time, e.id, job["id"] if job else "?", e.function_arn.split(":")[-2] if e.function_arn
-                      else "", e.error)
-    out.print(table)
-    out.print(f"{len(events)} failed event(s)")
+        job = job_of(e)
+        table.add_row(*map(plain, (e.time, e.id, job["id"] if job else "?", e.function_name, e.error)))
+    return table
 
 
 @failed_app.command("export")
@@ -233,7 +245,7 @@ def failed_export(jsonl: Annotated[Path, typer.Option("--jsonl", help="file to w
 
     deployment = _deployment(_check_target(target), outputs)
     count = export_jsonl(deployment, jsonl, _time(since), _time(until))
-    out.print(f"exported {count} failed event(s) to {jsonl}")
+    out.print(plain(f"exported {count} failed event(s) to {jsonl}"))
 
 
 @app.command()
@@ -244,23 +256,31 @@ def replay(target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPU
            from_file: Annotated[Path | None, typer.Option("--from-file", help="an export to re-drive")] = None,
            ) -> None:
     """Replay archived failures (or an exported file) and show what became of each job."""
-    from jobkit.replay import replay_archive, replay_file
+    from jobkit.replay import read_export, replay_archive, replay_events
 
+    # the user's file is checked before the target is looked for: a bad file is reported even with none up
+    exported = read_export(from_file) if from_file is not None else None
     deployment = _deployment(_check_target(target), outputs)
     with ui.step("replaying"):
-        if from_file is not None:
-            result = replay_file(deployment, from_file, say=ui.say)
+        if exported is not None:
+            result = replay_events(deployment, exported, say=ui.say)
         else:
             result = replay_archive(deployment, since=_time(since), until=_time(until), archive=archive,
                                     say=ui.say)
-    out.print(f"replay {result.name}: {result.state}, {len(result.events)} event(s) replayed")
+    out.print(plain(f"replay {result.name}: {result.state}, {len(result.events)} event(s) replayed"))
+    out.print(_outcomes_table(result.outcomes, deployment.consumer_ids()))
+
+
+def _outcomes_table(outcomes: dict[str, dict[str, Any]], consumers: list[str]) -> Table:
+    """Each replayed job's status per consumer; ids and statuses are the target's data, printed as plain text."""
     table = Table()
     table.add_column("job")
-    for consumer in deployment.consumer_ids():
+    for consumer in consumers:
         table.add_column(consumer)
-    for job_id, statuses in result.outcomes.items():
-        table.add_row(job_id, *[statuses.get(c, {}).get("status", "-") for c in deployment.consumer_ids()])
-    out.print(table)
+    for job_id, statuses in outcomes.items():
+        cells = [seen.get("status", "-") if isinstance(seen := statuses.get(c), dict) else "-" for c in consumers]
+        table.add_row(*map(plain, (job_id, *cells)))
+    return table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -282,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         for kind, render in handlers.items():
             if isinstance(exc, kind):
-                err.print(f"jobkit: {render(exc)}", highlight=False, markup=False, soft_wrap=True)
+                err.print(plain(f"jobkit: {render(exc)}"), soft_wrap=True)
                 sys.exit(2)
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # a usage error of the CLI framework
             exc.show()

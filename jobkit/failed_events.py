@@ -18,10 +18,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
+from jobkit.files import MiB, open_for_writing, parse_json, read_text_file
+
+#: The most of an export jobkit reads. A line is one event (EventBridge takes at most 256 KB) and its job's item
+#: (DynamoDB: at most 400 KB), so under 1 MiB; 256 MiB holds hundreds of the largest possible failures and many
+#: thousands of real ones, and is still memory a laptop can spare: an export is read whole before replaying.
+EXPORT_MAX_BYTES = 256 * MiB
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,12 @@ class FailedEvent:
         return str(self.event.get("detail", {}).get("requestContext", {}).get("functionArn", ""))
 
     @property
+    def function_name(self) -> str:
+        """The function of ``function_arn`` (``arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]``)."""
+        parts = self.function_arn.split(":")
+        return parts[6] if len(parts) > 6 else self.function_arn
+
+    @property
     def error(self) -> str:
         payload = self.event.get("detail", {}).get("responsePayload") or {}
         if isinstance(payload, dict):
@@ -53,7 +65,7 @@ class FailedEvent:
         try:
             message = json.loads(request["Records"][0]["Sns"]["Message"])
             return dict(message["DDBStreamBatchInfo"])
-        except (KeyError, IndexError, TypeError, json.JSONDecodeError):
+        except (KeyError, IndexError, TypeError, ValueError, RecursionError):  # not the record: no batch info
             return None
 
     @property
@@ -76,9 +88,12 @@ def list_failed(deployment: Deployment, since: datetime | None = None,
         for page in logs.get_paginator("filter_log_events").paginate(**args):
             for entry in page.get("events", []):
                 try:
-                    found.append(FailedEvent(json.loads(entry["message"])))
-                except json.JSONDecodeError:
+                    document = json.loads(entry["message"])
+                except (ValueError, RecursionError):
                     continue
+                # anyone allowed to put events on the bus can shape one to match the capture rule
+                if shape_error(document) is None:
+                    found.append(FailedEvent(document))
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
@@ -96,7 +111,7 @@ def read_stream_record(deployment: Deployment, batch_info: dict[str, Any]) -> di
             ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=batch_info["startSequenceNumber"],
         )["ShardIterator"]
         records = streams.get_records(ShardIterator=iterator, Limit=1)["Records"]
-    except (ClientError, KeyError):
+    except (ClientError, ParamValidationError, KeyError, TypeError):  # the record is gone, or the info is not one
         return None
     return dict(records[0]["dynamodb"].get("NewImage", {})) if records else None
 
@@ -128,25 +143,65 @@ def enrich(deployment: Deployment, event: FailedEvent) -> dict[str, Any]:
 def export_jsonl(deployment: Deployment, path: Path, since: datetime | None = None,
                  until: datetime | None = None) -> int:
     events = list_failed(deployment, since, until)
-    with path.open("w") as out:
+    with open_for_writing(path, what="export file") as out:
         for event in events:
             out.write(json.dumps(enrich(deployment, event), separators=(",", ":")) + "\n")
     return len(events)
 
 
+def _is_item(item: Any) -> bool:
+    """A job's item in DynamoDB JSON as ``restore_jobs`` writes it back: a string ``id``, a map ``job_status``."""
+    if not isinstance(item, dict):
+        return False
+    key, statuses = item.get("id"), item.get("job_status", {"M": {}})
+    return (isinstance(key, dict) and isinstance(key.get("S"), str)
+            and isinstance(statuses, dict) and isinstance(statuses.get("M"), dict))
+
+
+def shape_error(document: Any) -> str | None:
+    """What keeps ``document`` from being a failed event jobkit can list, export and replay; None if nothing.
+
+    Only the fields jobkit reads are checked; the rest of ``detail`` goes back on the bus as it came.
+    """
+    if not isinstance(document, dict):
+        return "not a JSON object"
+    if "detail" not in document or "detail-type" not in document:
+        return 'no "detail" or "detail-type"'
+    for key in ("detail-type", "source", "id", "time"):
+        if key in document and not isinstance(document[key], str):
+            return f'"{key}" must be a string'
+    resources = document.get("resources", [])
+    if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+        return '"resources" must be a list of strings'
+    detail = document["detail"]
+    if not isinstance(detail, dict):
+        return '"detail" must be an object'
+    context = detail.get("requestContext", {})
+    if not isinstance(context, dict) or not isinstance(context.get("functionArn", ""), str):
+        return '"detail.requestContext" must be an object with a string "functionArn"'
+    enrichment = detail.get("jobkit", {})
+    if not isinstance(enrichment, dict):
+        return '"detail.jobkit" must be an object'
+    job = enrichment.get("job")
+    if job is not None and not (isinstance(job, dict) and isinstance(job.get("id"), str)):
+        return '"detail.jobkit.job" must be null or an object with a string "id"'
+    item = enrichment.get("item")
+    if item is not None and not _is_item(item):
+        return '"detail.jobkit.item" must be null or a DynamoDB item with a string "id"'
+    return None
+
+
 def read_jsonl(path: Path) -> list[FailedEvent]:
-    """Reads an export; a malformed file is one clear error naming the line."""
-    if not path.exists():
-        raise JobkitError(f"no such file: {path}")
+    """Reads an export; a file that is not one is one clear error naming the file and the line."""
+    text = read_text_file(path, what="export file", max_bytes=EXPORT_MAX_BYTES)
     events: list[FailedEvent] = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    # only "\n" ends a line: str.splitlines would also split at U+2028 and others, which JSON strings may hold
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            document = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise JobkitError(f"{path}:{number} is not JSON ({exc.msg})") from exc
-        if not isinstance(document, dict) or "detail" not in document or "detail-type" not in document:
-            raise JobkitError(f"{path}:{number} is not an EventBridge event (no detail/detail-type)")
+        document = parse_json(line, where=f"{path}:{number}")
+        problem = shape_error(document)
+        if problem:
+            raise JobkitError(f"{path}:{number} is not a failed event: {problem}")
         events.append(FailedEvent(document))
     return events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,3 +75,41 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     fields = raw[raw.rfind(")") + 2:].split()  # utime and stime are fields 14 and 15 of proc(5)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def command_line(pid: int) -> list[str] | None:
+    """``pid``'s arguments, its program first (Linux /proc; elsewhere ``ps``, split at spaces); None once it is
+    gone or cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return None
+        out = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True,
+                             check=False).stdout
+        return out.split() or None
+    except OSError:
+        return None
+    return [arg.decode(errors="surrogateescape") for arg in raw.split(b"\0")[:-1]] or None
+
+
+def started_as(pid: int, command: Sequence[str]) -> bool:
+    """Whether ``pid`` is a live process started as ``command`` in a process group of its own.
+
+    What a pid file needs before anything is signalled: its process may have exited long ago and the pid been
+    reused by any other process of the user. ``command`` is a run of consecutive arguments of its command line
+    (e.g. ``("-m", "jobkit.targets.embedded")``), and the group must be its own (``pgid == pid``: it was started
+    with ``start_new_session``), so signalling the group reaches what it started and nothing else.
+    """
+    if pid <= 0:  # 0 and -1 mean this process's group and every process to the system calls
+        return False
+    try:
+        if os.getpgid(pid) != pid:
+            return False
+    except OSError:  # gone
+        return False
+    if state(pid) == "Z":
+        return False
+    argv = command_line(pid) or []
+    wanted = list(command)
+    return any(argv[i:i + len(wanted)] == wanted for i in range(len(argv) - len(wanted) + 1))

@@ -127,7 +127,7 @@ def retarget(deployment: Deployment, event: dict[str, Any], arns: dict[str, str]
     context = document.get("detail", {}).get("requestContext", {})
     original = str(context.get("functionArn", ""))
     match = _HANDLER.search(original)
-    if not match:
+    if not match or ":function:" not in original:
         return document
     name = deployment.outputs.get(f"ErrorHandler{match.group(1)}FunctionName")
     if not name:
@@ -142,13 +142,27 @@ def retarget(deployment: Deployment, event: dict[str, Any], arns: dict[str, str]
     return document
 
 
+def read_export(path: Path) -> list[FailedEvent]:
+    """The failures of an export, checked before anything is sent: at least one, each in a failed event's shape."""
+    events = read_jsonl(path)
+    if not events:
+        raise JobkitError(f"export file {path} holds no events")
+    return events
+
+
 def replay_file(deployment: Deployment, path: Path, *, say: Callable[[str], None] = lambda _: None,
                 timeout: float = 120) -> ReplayResult:
+    """Re-drives the failures of an export into this target (``replay_events``)."""
+    return replay_events(deployment, read_export(path), say=say, timeout=timeout)
+
+
+def replay_events(deployment: Deployment, exported: list[FailedEvent], *,
+                  say: Callable[[str], None] = lambda _: None, timeout: float = 120) -> ReplayResult:
     """Re-drives exported failures into this target: restore their jobs, put them on the bus, replay them."""
     arns: dict[str, str] = {}
-    events = [FailedEvent(retarget(deployment, e.event, arns)) for e in read_jsonl(path)]
+    events = [FailedEvent(retarget(deployment, e.event, arns)) for e in exported]
     if not events:
-        raise JobkitError(f"{path} holds no events")
+        raise JobkitError("no events to replay")
     restored = restore_jobs(deployment, events)
     if restored:
         say(f"restored {len(restored)} job(s) this target did not have: {', '.join(restored)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import boto3
 
 from jobkit.errors import JobkitError
+from jobkit.files import MiB, MissingFile, parse_json, read_text_file
 from stack.settings import STACK_NAME
 
 DEFAULT_OUTPUTS = Path("cdk-outputs.json")
@@ -21,6 +23,9 @@ START_HINTS = {
     "embedded": "start it with `jobkit up` (or `make up`)",
     "aws": "deploy it with `jobkit deploy --target aws`",
 }
+#: The most of an outputs file jobkit reads: a stack has at most 200 outputs (a CloudFormation quota) of short
+#: names and values, a few KB as cdk writes them; 1 MiB leaves ample room and refuses a wrong file early.
+OUTPUTS_MAX_BYTES = 1 * MiB
 
 
 @dataclass(frozen=True)
@@ -38,13 +43,20 @@ class Deployment:
     def load(cls, path: Path | str = DEFAULT_OUTPUTS, target: str | None = None) -> Deployment:
         path = Path(path)
         hint = START_HINTS.get(target or "", "start a sandbox with `jobkit up`")
-        if not path.exists():
-            raise JobkitError(f"no deployment found: {path} does not exist", hint)
         try:
-            document = json.loads(path.read_text())
-            outputs: dict[str, str] = document[STACK_NAME]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise JobkitError(f"{path} is not an outputs file of stack {STACK_NAME}: {exc}", hint) from exc
+            text = read_text_file(path, what="outputs file", max_bytes=OUTPUTS_MAX_BYTES)
+        except MissingFile as exc:
+            raise JobkitError(f"no deployment found: {path} does not exist", hint) from exc
+        expected = f"an outputs file of stack {STACK_NAME}"
+        document = parse_json(text, where=str(path), expected=expected)
+        outputs = document.get(STACK_NAME) if isinstance(document, dict) else None
+        if not isinstance(outputs, dict):
+            raise JobkitError(f"{path} is not {expected} (no object {STACK_NAME!r} at the top)", hint)
+        wrong = next((key for key, value in outputs.items() if not isinstance(value, str)), None)
+        if wrong is not None:
+            raise JobkitError(f"{path} is not {expected} (output {wrong!r} is not a string)", hint)
+        if not re.fullmatch(r"[0-9]{1,3}", outputs.get("Consumers", "2")):
+            raise JobkitError(f"{path} is not {expected} (Consumers is not a count)", hint)
         missing = [k for k in ("JobsApiUrl", "JobsApiInvokeRoleArn", "JobsTableName") if k not in outputs]
         if missing:
             raise JobkitError(f"{path} lacks the outputs {', '.join(missing)}", hint)
@@ -108,4 +120,4 @@ class Deployment:
 
 def write_outputs(path: Path, outputs: dict[str, str]) -> None:
     """Writes the outputs file in the shape ``cdk deploy --outputs-file`` writes."""
-    path.write_text(json.dumps({STACK_NAME: outputs}, indent=2) + "\n")
+    path.write_text(json.dumps({STACK_NAME: outputs}, indent=2) + "\n", encoding="utf-8")

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from jobkit.text import printable
+
 
 @dataclass
 class HopLog:
@@ -33,7 +35,8 @@ class HopLog:
         for listener in self.listeners:
             listener(hop, job, detail)
         if self.out is not None:
+            # job ids and details come from requests (a path is decoded: %1b is ESC) and function output
             stamp = time.strftime("%H:%M:%S")
-            line = f"{stamp} job {job} | {hop}" + (f" | {detail}" if detail else "")
+            line = printable(f"{stamp} job {job} | {hop}" + (f" | {detail}" if detail else ""))
             with self._lock:
                 print(line, file=self.out, flush=True)

@@ -24,7 +24,7 @@ import requests
 from jobkit.client.deployment import Deployment
 from jobkit.deploy.synth import synth
 from jobkit.errors import JobkitError
-from jobkit.processes import state
+from jobkit.processes import process_table, started_as, state
 from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
 from jobkit.targets.common import LOCAL_CONTEXT
 from jobkit.ui import Ui
@@ -34,6 +34,8 @@ PID_FILE = DIR / "engine.pid"
 LOG = DIR / "engine.log"
 SCRATCH = DIR / "tmp"
 PORT = 4566
+#: how ``EmbeddedSandbox`` starts the engine: what a pid file's process must run to be signalled
+ENGINE_COMMAND = ("-m", "jobkit.targets.embedded")
 
 
 def scratch_for(pid: int, root: Path = SCRATCH) -> Path:
@@ -82,13 +84,16 @@ class EmbeddedSandbox:
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _pid(self) -> int | None:
+    def _recorded_pid(self) -> int | None:
         try:
-            pid = int(PID_FILE.read_text())
-            os.kill(pid, 0)
+            return int(PID_FILE.read_text(encoding="ascii"))
         except (OSError, ValueError):
             return None
-        return pid
+
+    def _pid(self) -> int | None:
+        """The engine the pid file names, if that pid still is the engine (not a pid reused since)."""
+        pid = self._recorded_pid()
+        return pid if pid is not None and started_as(pid, ENGINE_COMMAND) else None
 
     def running(self) -> bool:
         return self._pid() is not None
@@ -101,16 +106,16 @@ class EmbeddedSandbox:
         started = time.time()
         with LOG.open("w") as log, ui.step(f"starting the embedded engine on {self.endpoint_url}"):
             process = subprocess.Popen(
-                [sys.executable, "-m", "jobkit.targets.embedded", "--port", str(self.port),
+                [sys.executable, *ENGINE_COMMAND, "--port", str(self.port),
                  "--time-scale", str(self.time_scale), "--outputs", str(OUTPUTS_FILE)],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-            PID_FILE.write_text(str(process.pid))
+            PID_FILE.write_text(str(process.pid), encoding="ascii")
             deadline = time.monotonic() + 120
             while True:
                 if process.poll() is not None:
                     PID_FILE.unlink(missing_ok=True)
-                    tail = " | ".join(LOG.read_text().strip().splitlines()[-3:])
+                    tail = " | ".join(LOG.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:])
                     raise JobkitError(f"the embedded engine exited ({process.returncode}): {tail}", f"read {LOG}")
                 if self._ready(started):
                     break
@@ -129,10 +134,15 @@ class EmbeddedSandbox:
             return False
 
     def down(self, ui: Ui, timeout: float = 10.0) -> None:
+        recorded = self._recorded_pid()
         pid = self._pid()
         if pid is None:
             PID_FILE.unlink(missing_ok=True)
-            ui.say("the embedded engine is not running")
+            if recorded is None:
+                ui.say("the embedded engine is not running")
+            else:
+                ui.say(f"the embedded engine is not running: removed its stale pid file (pid {recorded} is not "
+                       "the engine; nothing signalled)")
             return
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -150,11 +160,9 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    # zombies do not count: the engine is one until its parent reaps it (the parent is this process when the
+    # same process called up, as the benchmarks do)
+    return any(p.pgid == pgid and p.state != "Z" for p in process_table().values())
 
 
 def main() -> None:

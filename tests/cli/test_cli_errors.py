@@ -75,6 +75,14 @@ def test_malformed_export_file_names_the_line(tmp_path: Path) -> None:
         read_jsonl(export)
 
 
+def test_a_good_export_with_no_target_up_says_there_is_no_deployment(tmp_path: Path) -> None:
+    export = tmp_path / "failed.jsonl"
+    export.write_text('{"detail-type": "x", "detail": {}}\n')
+    proc = jobkit("replay", "--from-file", str(export), "--outputs", str(tmp_path / "cdk-outputs.json"))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "no deployment found" in proc.stderr
+
+
 def test_scenarios_list_names_every_scenario() -> None:
     proc = jobkit("scenarios", "list")
     assert proc.returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from jobkit.client.waiting import wait_for
+from jobkit.processes import process_table, started_as
 from jobkit.project import ROOT
-from jobkit.targets.embedded import SCRATCH, scratch_for
+from jobkit.targets import embedded
+from jobkit.targets.embedded import ENGINE_COMMAND, SCRATCH, EmbeddedSandbox, scratch_for
+from jobkit.ui import Ui
 
 
 def _exited_pid() -> int:
@@ -75,3 +79,27 @@ def test_a_sandbox_keeps_its_functions_tmp_in_the_project_and_clears_it_when_sto
             child.wait(5)
     assert child.returncode == 0
     assert not own.exists(), "a stopped sandbox left its functions' /tmp folders"
+
+
+@pytest.mark.timeout(180)
+def test_down_stops_the_engine_up_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check that keeps ``down`` from signalling a reused pid still recognises the engine ``up`` started."""
+    for name, path in (("DIR", tmp_path), ("PID_FILE", tmp_path / "engine.pid"), ("LOG", tmp_path / "engine.log"),
+                       ("OUTPUTS_FILE", tmp_path / "cdk-outputs.json")):
+        monkeypatch.setattr(embedded, name, path)  # not the files of a sandbox this project may be running
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    box = EmbeddedSandbox(port=port, time_scale=1.0)
+    pid = None
+    try:
+        box.up(Ui(quiet=True))
+        pid = int(embedded.PID_FILE.read_text())
+        assert started_as(pid, ENGINE_COMMAND) and box.running()
+        box.down(Ui(quiet=True))
+        assert not embedded.PID_FILE.exists() and not box.running()
+        assert all(p.state == "Z" for p in process_table().values() if p.pgid == pid)  # this test never reaps it
+    finally:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)

@@ -452,5 +452,5 @@ def ensure(project_dir: Path, ui: Ui | None = None) -> EngineEnvironment:
     started = time.monotonic()
     ui.say(f"Setting up LocalStack's engine under {EnginePaths(project_dir).root} (logs in logs/)")
     env = _Builder(project_dir, ui).build()
-    ui.say(f"[green]✓[/green] LocalStack engine ready ({time.monotonic() - started:.0f} s)")
+    ui.done(f"LocalStack engine ready ({time.monotonic() - started:.0f} s)")
     return env

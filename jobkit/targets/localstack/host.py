@@ -34,7 +34,7 @@ import requests
 
 from jobkit.client.waiting import WaitTimeout, wait_for
 from jobkit.errors import JobkitError
-from jobkit.processes import descendants, process_table
+from jobkit.processes import descendants, process_table, started_as
 from jobkit.targets.localstack import environment, settings
 from jobkit.targets.localstack.settings import EnginePaths
 from jobkit.ui import Ui
@@ -153,7 +153,11 @@ class HostRuntime:
         """SIGTERM to the engine's group, SIGKILL to whatever is left at ``timeout``; verifies none remain."""
         ui = ui or Ui(quiet=True)
         with self._locked():
-            result = self._stop_instance(self._record(), timeout=timeout, kill_timeout=kill_timeout)
+            record = self._record()
+            result = self._stop_instance(record, timeout=timeout, kill_timeout=kill_timeout)
+            if record is not None and not result.was_running:
+                result.message += (f"; removed its stale pid file (pid {record.pid} is not the engine; "
+                                   "nothing signalled)")
             self.paths.pid_file.unlink(missing_ok=True)
         ui.say(result.message)
         return result
@@ -192,7 +196,7 @@ class HostRuntime:
         seconds = time.monotonic() - started
         message = (f"LocalStack (host) healthy on {self.endpoint_url} in {seconds:.1f} s "
                    f"(pid {process.pid}, log {self.paths.engine_log})")
-        ui.say(f"[green]✓[/green] {message}")
+        ui.done(message)
         return UpResult(True, process.pid, self.endpoint_url, seconds, message)
 
     def status(self) -> HostStatus:
@@ -293,9 +297,11 @@ class HostRuntime:
 
     def _record(self) -> RunRecord | None:
         try:
-            return RunRecord(**json.loads(self.paths.pid_file.read_text()))
-        except (OSError, ValueError, TypeError):
+            record = RunRecord(**json.loads(self.paths.pid_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, RecursionError):
             return None
+        # a pid that is not a positive int (true is 1 to os.kill) names no process this project started
+        return record if type(record.pid) is int and record.pid > 0 else None
 
     def _alive(self, pid: int) -> bool:
         self._reap()
@@ -303,13 +309,15 @@ class HostRuntime:
         return proc is not None and proc.state != "Z"
 
     def _owns(self, record: RunRecord) -> bool:
-        """The pid file's process is alive and is that engine instance (not a reused pid)."""
+        """The pid file's process is alive and is that engine instance (not a reused pid): its environment
+        carries the instance's marker; where the environment cannot be read (no /proc, as on macOS, or a
+        process of the user that is not dumpable), it runs LocalStack's entry point in a group of its own."""
         if not self._alive(record.pid):
             return False
         env = _environ(record.pid)
         if env:
             return env.get(settings.INSTANCE_MARKER_VAR) == record.instance
-        return True  # no /proc (macOS): trust the pid file
+        return started_as(record.pid, ("-m", ENGINE_MODULE))
 
     def _family(self, record: RunRecord | None) -> set[int]:
         """Live processes of this project's engine: the recorded instance's group and descendants, and
