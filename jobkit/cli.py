@@ -5,6 +5,7 @@ Every failure the user can act on is one clear line and a non-zero exit, never a
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import threading
@@ -72,9 +73,13 @@ def up(
                                                    "ages and the jobs' sleeps take 1/N of real time)")] = 1.0,
 ) -> None:
     """Start a sandbox, deploy the stack into it, print Ready. and the endpoints."""
-    if time_scale <= 0:
-        raise JobkitError(f"--time-scale must be positive, got {time_scale}")
-    if _check_target(target) == "embedded" and not detach:
+    if not (math.isfinite(time_scale) and time_scale > 0):
+        raise JobkitError(f"--time-scale must be a positive number, got {time_scale}")
+    if _check_target(target) == "embedded":
+        from jobkit.engine.front_door import FrontDoorSettings
+
+        FrontDoorSettings.from_env()  # a bad setting is one line now, not after the synth
+    if target == "embedded" and not detach:
         from jobkit.targets.embedded import serve
 
         stop = threading.Event()

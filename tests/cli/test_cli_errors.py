@@ -88,3 +88,20 @@ def test_scenarios_list_names_every_scenario() -> None:
     assert proc.returncode == 0
     for name in ("happy_path", "timeout_refusal", "error_handler_fault_replay", "auth", "record_age"):
         assert name in proc.stdout
+
+
+@pytest.mark.parametrize(("args", "env", "says"), [
+    (["up"], {"JOBKIT_CORS_ALLOWED_ORIGINS": "evil.example"}, "JOBKIT_CORS_ALLOWED_ORIGINS: 'evil.example' is not"),
+    (["up", "--detach"], {"JOBKIT_ALLOWED_HOSTS": "a b"}, "JOBKIT_ALLOWED_HOSTS: 'a b' is not a host name"),
+    (["up", "--time-scale", "nan"], {}, "--time-scale must be a positive number"),
+    (["up", "--time-scale", "inf"], {}, "--time-scale must be a positive number"),
+])
+def test_a_bad_setting_of_the_sandbox_is_one_line_before_anything_starts(args: list[str], env: dict[str, str],
+                                                                          says: str) -> None:
+    import os
+
+    proc = subprocess.run([sys.executable, "-m", "jobkit.cli", *args], capture_output=True, text=True, timeout=60,
+                          check=False, env={**os.environ, **env})
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and says in lines[0], proc.stderr

@@ -13,7 +13,7 @@ import requests
 
 from jobkit.engine.server import IDLE_TIMEOUT, MAX_CONNECTIONS, EngineServer
 from tests.reliability.conftest import Sandbox
-from tests.security.wire import exchange, request
+from tests.security.wire import exchange, peer_closed, request
 
 STALLED = 200
 
@@ -31,20 +31,10 @@ def short_idle(sandbox: Sandbox) -> Iterator[EngineServer]:
     server.stop()
 
 
-def _closed_within(conn: socket.socket, seconds: float) -> bool:
-    conn.settimeout(seconds)
-    try:
-        return conn.recv(1) == b""
-    except TimeoutError:
-        return False
-    except ConnectionResetError:
-        return True
-
-
 def test_a_silent_connection_is_closed(short_idle: EngineServer) -> None:
     assert IDLE_TIMEOUT == 30
     with socket.create_connection(("127.0.0.1", short_idle.port)) as conn:
-        assert _closed_within(conn, 5), "a connection that sent nothing was kept open"
+        assert peer_closed(conn, 5), "a connection that sent nothing was kept open"
 
 
 def test_an_idle_keep_alive_is_closed(short_idle: EngineServer) -> None:
@@ -52,13 +42,13 @@ def test_an_idle_keep_alive_is_closed(short_idle: EngineServer) -> None:
         conn.sendall(request("GET", "/_localstack/health"))
         first = conn.recv(65536)
         assert first.startswith(b"HTTP/1.1 200"), first[:100]
-        assert _closed_within(conn, 5), "an idle kept connection was not closed"
+        assert peer_closed(conn, 5), "an idle kept connection was not closed"
 
 
 def test_a_client_stalled_inside_its_headers_is_closed(short_idle: EngineServer) -> None:
     with socket.create_connection(("127.0.0.1", short_idle.port)) as conn:
         conn.sendall(b"POST /_jobkit/clock HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        assert _closed_within(conn, 5)
+        assert peer_closed(conn, 5)
 
 
 @pytest.mark.control

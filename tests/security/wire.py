@@ -43,7 +43,7 @@ def exchange(port: int, data: bytes, *, timeout: float = 5.0) -> Answer:
                 break
         answer = parse(received)
         if answer.status is not None and not closed:
-            closed = answer.headers.get("connection", "").lower() == "close" and _peer_closed(conn)
+            closed = answer.headers.get("connection", "").lower() == "close" and peer_closed(conn)
         answer.closed = closed
         return answer
 
@@ -59,7 +59,8 @@ def _complete(received: bytes) -> bool:
     return True
 
 
-def _peer_closed(conn: socket.socket, timeout: float = 3.0) -> bool:
+def peer_closed(conn: socket.socket, timeout: float = 3.0) -> bool:
+    """True once the server has closed ``conn`` (within ``timeout``)."""
     conn.settimeout(timeout)
     try:
         return conn.recv(1) == b""
