@@ -66,8 +66,8 @@ $(CHECKOV): | $(PY)
 
 # checkov on the synthesized template, offline (--skip-download); accepted findings carry their reason in
 # the stack (accept_findings). Its grammar parser (lark) caches in the temporary folder: the project's here.
-# Then every attack of tests/security on an engine of their own; the last line counts the attacks tried and
-# refused.
+# Then every attack of tests/security on an engine of their own; a line "security: N attacks tried, M refused"
+# sums them up.
 security: synth $(CHECKOV)
 	mkdir -p .jobkit/tmp/checkov
 	TMPDIR="$(CURDIR)/.jobkit/tmp/checkov" $(CHECKOV) -f cdk.out/JobsStack.template.json --framework cloudformation --compact --quiet --skip-download
