@@ -76,7 +76,7 @@ def up(
     if not (math.isfinite(time_scale) and time_scale > 0):
         raise JobkitError(f"--time-scale must be a positive number, got {time_scale}")
     if _check_target(target) == "embedded":
-        from jobkit.engine.front_door import FrontDoorSettings
+        from jobkit.engine.core.front_door import FrontDoorSettings
 
         FrontDoorSettings.from_env()  # a bad setting is one line now, not after the synth
     if target == "embedded" and not detach:

@@ -2,7 +2,7 @@
 
 Start order: endpoint (moto behind it) -> template deployment -> gateway, Lambda functions, async invoke,
 SNS, EventBridge, stream mappings -> ``cdk-outputs.json``. Stop order is the reverse. Each hop of a job is
-printed on one line with the job id (``jobkit.engine.hops``).
+printed on one line with the job id (``jobkit.engine.core.hops``).
 """
 
 from __future__ import annotations
@@ -20,18 +20,24 @@ from typing import Any, TextIO
 from moto.backends import get_backend
 from werkzeug.wrappers import Request, Response
 
-from jobkit.engine import iam, moto_fast
-from jobkit.engine.async_invoke import AsyncInvoker, configs_from_registry
-from jobkit.engine.clock import MAX_ADVANCE_SECONDS, SandboxClock
-from jobkit.engine.cloudformation import StackApi
-from jobkit.engine.deployer import StackRegistry, TemplateDeployer, local_outputs, write_outputs_file
-from jobkit.engine.events import EventsService
-from jobkit.engine.gateway import Gateway, GatewayResult, apis_from_registry
-from jobkit.engine.hops import HopLog
-from jobkit.engine.lambda_service import LambdaService, UnknownFunctionError
-from jobkit.engine.server import ACCOUNT, REGION, AwsCall, EngineApp, EngineServer, MotoCaller, json_response
-from jobkit.engine.sns import SnsService
-from jobkit.engine.streams import MappingConfig, Outcome, StreamMappings, mappings_from_registry
+from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
+from jobkit.engine.core.hops import HopLog
+from jobkit.engine.core.server import ACCOUNT, REGION, AwsCall, EngineApp, EngineServer, MotoCaller, json_response
+from jobkit.engine.moto import fast as moto_fast
+from jobkit.engine.services.apigateway.gateway import Gateway, GatewayResult, apis_from_registry
+from jobkit.engine.services.cloudformation.deployer import (
+    StackRegistry,
+    TemplateDeployer,
+    local_outputs,
+    write_outputs_file,
+)
+from jobkit.engine.services.cloudformation.stacks import StackApi
+from jobkit.engine.services.events.buses import EventsService
+from jobkit.engine.services.iam import policies as iam
+from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker, configs_from_registry
+from jobkit.engine.services.lambda_.functions import LambdaService, UnknownFunctionError
+from jobkit.engine.services.lambda_.mappings import MappingConfig, Outcome, StreamMappings, mappings_from_registry
+from jobkit.engine.services.sns.topics import SnsService
 from jobkit.lambda_runtime.function import InvocationResult
 
 DEFAULT_PORT = 4566

@@ -9,8 +9,8 @@ import tracemalloc
 import pytest
 import requests
 
-from jobkit.engine import clock as clock_module
-from jobkit.engine.clock import SandboxClock
+from jobkit.engine.core import clock as clock_module
+from jobkit.engine.core.clock import SandboxClock
 from tests.reliability.conftest import Sandbox
 
 BAD = {

@@ -11,7 +11,7 @@ from contextlib import ExitStack
 import pytest
 import requests
 
-from jobkit.engine.server import IDLE_TIMEOUT, MAX_CONNECTIONS, EngineServer
+from jobkit.engine.core.server import IDLE_TIMEOUT, MAX_CONNECTIONS, EngineServer
 from tests.reliability.conftest import Sandbox
 from tests.security.wire import exchange, peer_closed, request
 

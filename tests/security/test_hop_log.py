@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from io import StringIO
 
-from jobkit.engine.hops import HopLog
+from jobkit.engine.core.hops import HopLog
 from tests.reliability.conftest import Sandbox
 
 CONTROLS = "\x1b[2J\x1b]0;pwned\x07\x9b31m\r\nforged line"

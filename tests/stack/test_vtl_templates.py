@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jobkit.engine.vtl import escape_javascript, render
+from jobkit.engine.services.apigateway.vtl import escape_javascript, render
 
 
 def _resolve(value: Any) -> str:

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from handlers import error_handler, processor, runtime
 from handlers.domain.faults import FaultClock
-from jobkit.engine import moto_writes
+from jobkit.engine import moto as engine_moto
 from tests.unit.fakes import RecordingClock
 
 TABLE_NAME = "jobkit-unit-jobs"
@@ -62,7 +62,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def aws() -> Iterator[None]:
     """Every boto3 call goes to moto, whose conditional writes are made atomic as DynamoDB's (and the
     engine's) are: without that, racing consumers lose updates in moto, not in the code under test."""
-    moto_writes.install()
+    engine_moto.install()
     with mock_aws():
         yield
 

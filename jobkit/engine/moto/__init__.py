@@ -1,0 +1,37 @@
+"""moto, as the engine uses it: every change jobkit makes to moto's internals is installed from here, and only
+on the moto version the changes were written for (each reaches into moto's private classes and functions, which
+another release may have moved or changed: a patch that silently missed would change answers, not fail).
+
+- ``fast``: moto's per-request costs out of the hot path, and some of its memory and start-up costs, each
+  without changing an answer.
+- ``writes``: moto's DynamoDB writes atomic per call, as DynamoDB's are.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from jobkit.errors import JobkitError
+
+#: the release every patch here was written and tested against (pyproject pins it)
+MOTO_VERSION = "5.2.5"
+
+
+class MotoVersionError(JobkitError):
+    """The installed moto is not the release jobkit's patches were written for."""
+
+
+def check_version(installed: str | None = None) -> None:
+    installed = installed or version("moto")
+    if installed != MOTO_VERSION:
+        raise MotoVersionError(f"jobkit's engine patches moto {MOTO_VERSION}, and moto {installed} is installed",
+                               f"pip install 'moto[all,server]=={MOTO_VERSION}'")
+
+
+def install() -> None:
+    """Every patch, once per process (idempotent), after the version check."""
+    check_version()
+    from jobkit.engine.moto import fast, writes
+
+    fast.install()
+    writes.install()

@@ -1,0 +1,166 @@
+"""Lambda's asynchronous invocation: the event queue, retries, maximum event age and destinations.
+
+"Asynchronous invocation" (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html): on a function
+error Lambda retries up to MaximumRetryAttempts times (default 2), waiting one minute before the second attempt
+and two minutes before the third; an event older than MaximumEventAgeInSeconds (default 6 h) is discarded.
+"Capturing records of Lambda asynchronous invocations"
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html): the record (version,
+timestamp, requestContext{requestId, functionArn, condition, approximateInvokeCount}, requestPayload,
+responseContext, responsePayload) goes to the OnSuccess/OnFailure destination (SNS, SQS, Lambda, EventBridge).
+Waits use the sandbox clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.services.cloudformation.deployer import StackRegistry
+from jobkit.engine.services.lambda_.functions import Invoker
+from jobkit.lambda_runtime.function import InvocationResult
+
+RETRY_DELAYS = (60.0, 120.0)
+DEFAULT_RETRIES = 2
+DEFAULT_MAX_AGE = 6 * 3600
+
+Sender = Callable[[str, dict[str, Any], str], None]  # (destination ARN, record, detail-type) -> None
+
+
+@dataclass(frozen=True)
+class InvokeConfig:
+    maximum_retry_attempts: int = DEFAULT_RETRIES
+    maximum_event_age: int = DEFAULT_MAX_AGE
+    on_success: str | None = None
+    on_failure: str | None = None
+
+
+def iso_millis(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}Z"
+
+
+def configs_from_registry(registry: StackRegistry, arn_of: Callable[[str], str]) -> dict[str, InvokeConfig]:
+    """Function ARN -> its AWS::Lambda::EventInvokeConfig."""
+    configs: dict[str, InvokeConfig] = {}
+    for resource in registry.of_type("AWS::Lambda::EventInvokeConfig"):
+        props = resource.properties
+        destinations = props.get("DestinationConfig", {})
+        configs[arn_of(props["FunctionName"])] = InvokeConfig(
+            maximum_retry_attempts=int(props.get("MaximumRetryAttempts", DEFAULT_RETRIES)),
+            maximum_event_age=int(props.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE)),
+            on_success=(destinations.get("OnSuccess") or {}).get("Destination"),
+            on_failure=(destinations.get("OnFailure") or {}).get("Destination"),
+        )
+    return configs
+
+
+class AsyncInvoker:
+    """Queues events for functions and runs each event's attempts on a thread of its own."""
+
+    def __init__(self, invoker: Invoker, clock: SandboxClock, send: Sender,
+                 configs: dict[str, InvokeConfig] | None = None,
+                 on_attempt: Callable[[str, dict[str, Any], InvocationResult, int], None] | None = None) -> None:
+        self.invoker = invoker
+        self.clock = clock
+        self.send = send
+        self.configs = configs or {}
+        self.on_attempt = on_attempt
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
+
+    def submit(self, function: str, event: dict[str, Any], request_id: str | None = None) -> str:
+        """InvocationType=Event: returns the request id at once (the 202 of Invoke)."""
+        request_id = request_id or str(uuid.uuid4())
+        arn = self.invoker.arn_of(function)
+        enqueued = self.clock.now()
+        thread = threading.Thread(target=self._run, args=(arn, event, request_id, enqueued),
+                                  name=f"jobkit-async-{request_id[:8]}", daemon=True)
+        with self._lock:
+            self._pending += 1
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+        return request_id
+
+    def _run(self, arn: str, event: dict[str, Any], request_id: str, enqueued: float) -> None:
+        try:
+            self._attempts(arn, event, request_id, enqueued)
+        except Exception:
+            if not self._stop.is_set():  # stopping cuts in-flight events short; anything else is the engine's bug
+                traceback.print_exc()
+        finally:
+            with self._lock:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    def _attempts(self, arn: str, event: dict[str, Any], request_id: str, enqueued: float) -> None:
+        config = self.configs.get(arn, InvokeConfig())
+        payload = json.dumps(event).encode()
+        result: InvocationResult | None = None
+        attempts = 0
+        for attempt in range(config.maximum_retry_attempts + 1):
+            if attempt > 0:
+                delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
+                if self.clock.wait(delay, self._stop):
+                    return
+            if self.clock.now() - enqueued > config.maximum_event_age:
+                self._finish(config, arn, event, request_id, result, attempts, "EventAgeExceeded")
+                return
+            attempts += 1
+            result = self.invoker.invoke(arn, payload, request_id)
+            if self.on_attempt is not None:
+                self.on_attempt(arn, event, result, attempts)
+            if not result.is_error:
+                self._finish(config, arn, event, request_id, result, attempts, "Success")
+                return
+        self._finish(config, arn, event, request_id, result, attempts, "RetriesExhausted")
+
+    def _finish(self, config: InvokeConfig, arn: str, event: dict[str, Any], request_id: str,
+                result: InvocationResult | None, attempts: int, condition: str) -> None:
+        success = condition == "Success"
+        destination = config.on_success if success else config.on_failure
+        if not destination:
+            return
+        record = destination_record(arn, event, request_id, result, attempts, condition, time.time())
+        detail_type = f"Lambda Function Invocation Result - {'Success' if success else 'Failure'}"
+        self.send(destination, record, detail_type)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until no event is queued or running (tests, and a clean stop)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def destination_record(arn: str, event: dict[str, Any], request_id: str, result: InvocationResult | None,
+                       attempts: int, condition: str, now: float) -> dict[str, Any]:
+    """The invocation record Lambda sends to a destination (see the module docstring)."""
+    record: dict[str, Any] = {
+        "version": "1.0",
+        "timestamp": iso_millis(now),
+        "requestContext": {"requestId": request_id, "functionArn": f"{arn}:$LATEST", "condition": condition,
+                           "approximateInvokeCount": attempts},
+        "requestPayload": event,
+    }
+    if result is not None:
+        context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+        if result.is_error:
+            context["functionError"] = "Unhandled"
+        record["responseContext"] = context
+        try:
+            record["responsePayload"] = result.json()
+        except ValueError:
+            record["responsePayload"] = result.payload.decode(errors="replace")
+    return record

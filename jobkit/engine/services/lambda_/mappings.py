@@ -1,0 +1,554 @@
+"""DynamoDB Streams event source mappings, with Lambda's semantics, driven by writes (never by polling).
+
+A hook on moto's stream shard (``StreamShard.add``) corrects each new record to AWS's shape and wakes the
+mappings of that stream. Each mapping reads its shard in order ("Using AWS Lambda with Amazon DynamoDB",
+https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html; parameters:
+https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html):
+- StartingPosition TRIM_HORIZON / LATEST; BatchSize; MaximumBatchingWindowInSeconds;
+- ParallelizationFactor (1-10): up to that many batches of one shard are processed at once, records of one item
+  (the same key) always in order, one after the other ("Parallelization factor" in with-ddb.html). Each mapping
+  has that many lanes, one thread each; a record's lane is a hash of its key, so one item's records share one.
+  LocalStack 4.x stores the setting and ignores it (``esm_config_factory.py`` defaults it, its stream poller
+  reads each shard one batch at a time), so there the same stack runs one batch per shard;
+- FilterCriteria ("Lambda event filtering", https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html):
+  records that match no filter are dropped, never sent (the filters do not change while a mapping runs, so a
+  record is judged as it arrives and a dropped one never wakes a lane);
+- on a function error the batch is retried (MaximumRetryAttempts, -1 = until the record expires), and holds
+  its shard meanwhile; BisectBatchOnFunctionError splits a failing batch (splits do not count as retries);
+  MaximumRecordAgeInSeconds discards records older than that; ReportBatchItemFailures retries from the first
+  reported failure ("Configuring partial batch response",
+  https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html);
+- a discarded batch's on-failure record (requestContext with condition RetryAttemptsExhausted or
+  RecordAgeExceeded, responseContext, DDBStreamBatchInfo) goes to the SNS topic or SQS queue
+  ("Retaining discarded records", https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import traceback
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.backends import get_backend
+from moto.dynamodb.models.table import StreamShard
+from werkzeug.wrappers import Request, Response
+
+from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.core.server import AwsCall
+from jobkit.engine.services.cloudformation.deployer import StackRegistry
+from jobkit.engine.services.events import patterns
+from jobkit.engine.services.lambda_.functions import Invoker
+from jobkit.lambda_runtime.function import InvocationResult
+
+LOG = logging.getLogger(__name__)
+
+# --- the hook on moto's stream -----------------------------------------------------------------------------
+StreamListener = Callable[[StreamShard, Any], None]
+_listeners: list[StreamListener] = []
+_listeners_lock = threading.Lock()
+_original_add = StreamShard.add
+
+
+def _add_and_notify(self: StreamShard, old: Any, new: Any) -> None:
+    _original_add(self, old, new)
+    if self.items:
+        with _listeners_lock:
+            listeners = list(_listeners)
+        for listener in listeners:
+            try:
+                listener(self, self.items[-1])
+            except Exception:  # a listener's bug must never fail the write that moto already made
+                logging.getLogger(__name__).exception("stream listener failed")
+
+
+def add_stream_listener(listener: StreamListener) -> None:
+    """Called after each record moto appends to any stream shard (installs the hook on first use)."""
+    with _listeners_lock:
+        StreamShard.add = _add_and_notify  # type: ignore[method-assign]
+        _listeners.append(listener)
+
+
+def remove_stream_listener(listener: StreamListener) -> None:
+    with _listeners_lock:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+
+def correct_record(record: dict[str, Any], created: float, region: str) -> None:
+    """moto's record -> AWS's (in place, so GetRecords answers the same): eventVersion 1.1, the region,
+    ApproximateCreationDateTime in epoch seconds, SizeBytes of the record's data."""
+    record["eventVersion"] = "1.1"
+    record["awsRegion"] = region
+    data = record["dynamodb"]
+    data["ApproximateCreationDateTime"] = float(int(created))
+    sized = {k: v for k, v in data.items() if k in ("Keys", "NewImage", "OldImage")}
+    data["SizeBytes"] = len(json.dumps(sized, separators=(",", ":")))
+
+
+# --- mappings ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MappingConfig:
+    uuid: str
+    function: str
+    stream_arn: str
+    starting_position: str = "LATEST"
+    batch_size: int = 100
+    batching_window: float = 0.0
+    filters: tuple[dict[str, Any], ...] = ()
+    maximum_retry_attempts: int = -1
+    maximum_record_age: int = -1
+    bisect: bool = False
+    report_batch_item_failures: bool = False
+    on_failure: str | None = None
+    enabled: bool = True
+    parallelization_factor: int = 1
+
+    @classmethod
+    def from_properties(cls, mapping_id: str, props: dict[str, Any]) -> MappingConfig:
+        filters = tuple(patterns.parse(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", []))
+        return cls(
+            uuid=mapping_id, function=props["FunctionName"], stream_arn=props["EventSourceArn"],
+            starting_position=props.get("StartingPosition", "LATEST"),
+            batch_size=int(props.get("BatchSize", 100)),
+            batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            filters=filters,
+            maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+            maximum_record_age=int(props.get("MaximumRecordAgeInSeconds", -1)),
+            bisect=bool(props.get("BisectBatchOnFunctionError", False)),
+            report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            on_failure=((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"),
+            enabled=bool(props.get("Enabled", True)),
+            parallelization_factor=int(props.get("ParallelizationFactor", 1)),
+        )
+
+
+def mappings_from_registry(registry: StackRegistry) -> list[MappingConfig]:
+    return [MappingConfig.from_properties(r.physical_id, r.properties)
+            for r in registry.of_type("AWS::Lambda::EventSourceMapping")
+            if ":dynamodb:" in str(r.properties.get("EventSourceArn", ""))]
+
+
+@dataclass
+class StreamEntry:
+    """A record as the poller keeps it: the Lambda event record and its sandbox creation time (for ages; the
+    record itself carries wall-clock time). ``index`` is its place in its lane."""
+
+    index: int
+    event: dict[str, Any]
+    created: float
+
+
+@dataclass
+class Outcome:
+    """What happened to one batch, for the hop log and tests."""
+
+    records: list[StreamEntry]
+    result: InvocationResult | None
+    attempt: int
+    discarded: str | None = None  # the on-failure condition when the batch was discarded
+
+
+FailureSender = Callable[[str, dict[str, Any]], None]  # (destination ARN, on-failure record)
+
+
+@dataclass
+class _Lane:
+    """One of a mapping's ParallelizationFactor concurrent batch processors: the records whose key hashes to
+    it, read in order, one batch at a time."""
+
+    number: int
+    entries: list[StreamEntry] = field(default_factory=list)
+    position: int = 0
+    busy: bool = False
+    thread: threading.Thread | None = None
+
+    def pending(self) -> bool:
+        return self.position < len(self.entries)
+
+
+def lane_of(record: dict[str, Any], lanes: int) -> int:
+    """The lane of a record: a stable hash of its key, so every record of one item goes to one lane."""
+    if lanes == 1:
+        return 0
+    keys = json.dumps(record["dynamodb"]["Keys"], sort_keys=True, separators=(",", ":"))
+    return zlib.crc32(keys.encode()) % lanes
+
+
+@dataclass
+class StreamPoller:
+    """One mapping: reads its shard in order, in ParallelizationFactor lanes, and invokes its function."""
+
+    config: MappingConfig
+    invoker: Invoker
+    clock: SandboxClock
+    send_failure: FailureSender
+    region: str
+    account: str
+    on_outcome: Callable[[MappingConfig, Outcome], None] | None = None
+    _lanes: list[_Lane] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _enabled: bool = True
+    _modified: float = field(default_factory=time.time)
+    _shard: StreamShard | None = None  # the shard read since start: the table may go before a batch ends
+
+    def __post_init__(self) -> None:
+        self._lanes = [_Lane(n) for n in range(max(1, self.config.parallelization_factor))]
+        self._enabled = self.config.enabled
+
+    def set_enabled(self, enabled: bool) -> None:
+        """UpdateEventSourceMapping's Enabled: a disabled mapping reads nothing new (batches under way finish)
+        and, enabled again, goes on from where it stopped; records wait in the shard meanwhile."""
+        with self._cond:
+            if enabled != self._enabled:
+                self._enabled, self._modified = enabled, time.time()
+                self._cond.notify_all()
+
+    def state(self) -> str:
+        """The mapping's State: Disabling while a batch started before the switch still runs."""
+        with self._cond:
+            if self._enabled:
+                return "Enabled"
+            return "Disabling" if any(lane.busy for lane in self._lanes) else "Disabled"
+
+    def describe(self, function_arn: str) -> dict[str, Any]:
+        """The mapping as the Lambda API describes it ("EventSourceMappingConfiguration",
+        https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html)."""
+        c = self.config
+        document: dict[str, Any] = {
+            "UUID": c.uuid, "EventSourceArn": c.stream_arn, "FunctionArn": function_arn,
+            "StartingPosition": c.starting_position, "BatchSize": c.batch_size,
+            "MaximumBatchingWindowInSeconds": int(c.batching_window), "ParallelizationFactor": len(self._lanes),
+            "MaximumRetryAttempts": c.maximum_retry_attempts, "MaximumRecordAgeInSeconds": c.maximum_record_age,
+            "BisectBatchOnFunctionError": c.bisect, "DestinationConfig": {"OnFailure": {}},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"] if c.report_batch_item_failures else [],
+            "State": self.state(), "StateTransitionReason": "USER_INITIATED", "LastModified": self._modified,
+            "LastProcessingResult": "No records processed",
+        }
+        if c.on_failure:
+            document["DestinationConfig"] = {"OnFailure": {"Destination": c.on_failure}}
+        if c.filters:
+            document["FilterCriteria"] = {"Filters": [{"Pattern": json.dumps(f)} for f in c.filters]}
+        return document
+
+    @property
+    def table_name(self) -> str:
+        return self.config.stream_arn.split(":table/", 1)[1].split("/", 1)[0]
+
+    @property
+    def shard(self) -> StreamShard:
+        table = get_backend("dynamodb")[self.account][self.region].tables[self.table_name]
+        shard = table.stream_shard
+        if shard is None:
+            raise LookupError(f"table {self.table_name} has no stream")
+        return shard
+
+    @property
+    def _shard_id(self) -> str:
+        assert self._shard is not None, "a batch is discarded only after start"
+        return self._shard.id
+
+    def start(self) -> None:
+        shard = self.shard
+        with self._cond:
+            self._shard = shard
+            for item in list(shard.items):
+                written = _created_at(item.record)
+                correct_record(item.record, written, self.region)
+                self._take(item.record, self.clock.sandbox_of(written))
+            if self.config.starting_position == "LATEST":
+                for lane in self._lanes:
+                    lane.position = len(lane.entries)
+        for lane in self._lanes:
+            lane.thread = threading.Thread(target=self._loop, args=(lane,), daemon=True,
+                                           name=f"jobkit-esm-{self.config.uuid[:8]}-{lane.number}")
+            lane.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.thread.join(5)
+
+    def _take(self, record: dict[str, Any], created: float) -> bool:
+        """Appends a record to its lane if it passes the filters (under ``_cond``); a record that matches no
+        filter is dropped here, as Lambda drops it, never sent."""
+        seen = {**record, "eventSourceARN": self.config.stream_arn}
+        if self.config.filters and not any(patterns.matches(f, seen) for f in self.config.filters):
+            return False
+        lane = self._lanes[lane_of(record, len(self._lanes))]
+        lane.entries.append(StreamEntry(len(lane.entries), copy.deepcopy(seen), created))
+        return True
+
+    def notify(self, shard: StreamShard, record: Any, created: float) -> None:
+        """A record was appended to some shard (from the writer's thread): take it if it is ours."""
+        if shard is not self._shard:
+            return
+        with self._cond:
+            if self._take(record.record, created):
+                self._cond.notify_all()
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not any(lane.busy or (self._enabled and lane.pending()) for lane in self._lanes)
+
+    # --- a lane's loop ----------------------------------------------------------------------------------
+    def _loop(self, lane: _Lane) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop.is_set() or (self._enabled and lane.pending()))
+                if self._stop.is_set():
+                    return
+                lane.busy = True
+            try:
+                if self.config.batching_window > 0:
+                    self.clock.wait(self.config.batching_window, self._stop)
+                with self._cond:
+                    batch = lane.entries[lane.position:lane.position + self.config.batch_size]
+                self._process(batch)
+                with self._cond:
+                    lane.position = batch[-1].index + 1
+            except Exception:  # the engine's own fault: report it, keep the shard, try again shortly
+                if not self._stop.is_set():
+                    traceback.print_exc()
+                self._stop.wait(1.0)
+            finally:
+                with self._cond:
+                    lane.busy = False
+                    self._cond.notify_all()
+
+    def _process(self, batch: list[StreamEntry]) -> None:
+        parts = [batch]
+        while parts and not self._stop.is_set():
+            part = parts.pop(0)
+            retries = 0
+            invocations = 0
+            while not self._stop.is_set():
+                age_limit = self.config.maximum_record_age
+                if age_limit != -1 and self.clock.now() - part[0].created > age_limit:
+                    self._discard(part, "RecordAgeExceeded", None, invocations)
+                    break
+                result = self.invoker.invoke(self.config.function, json.dumps({"Records": [e.event for e in part]})
+                                             .encode())
+                invocations += 1
+                failed_from = self._failed_from(part, result)
+                if self.on_outcome is not None:
+                    self.on_outcome(self.config, Outcome(part, result, invocations))
+                if failed_from is None:
+                    break
+                if result.is_error and self.config.bisect and len(part) > 1:
+                    middle = len(part) // 2
+                    parts[:0] = [part[:middle], part[middle:]]
+                    break
+                part = part[failed_from:]
+                if self.config.maximum_retry_attempts != -1 and retries >= self.config.maximum_retry_attempts:
+                    self._discard(part, "RetryAttemptsExhausted", result, invocations)
+                    break
+                retries += 1
+                # retries back off a little, so an infinitely retried batch does not spin
+                if self.clock.wait(min(0.1 * 2 ** retries, 5.0), self._stop):
+                    return
+
+    def _failed_from(self, part: list[StreamEntry], result: InvocationResult) -> int | None:
+        """None when the batch succeeded; else the index in ``part`` to retry from."""
+        if result.is_error:
+            return 0
+        if not self.config.report_batch_item_failures:
+            return None
+        try:
+            answer = result.json()
+        except ValueError:
+            return 0  # an unparseable response fails the whole batch
+        failures = answer.get("batchItemFailures") if isinstance(answer, dict) else None
+        if not failures:
+            return None
+        numbers = [str(f.get("itemIdentifier", "")) for f in failures if isinstance(f, dict)]
+        sequence = [e.event["dynamodb"]["SequenceNumber"] for e in part]
+        found = [sequence.index(n) for n in numbers if n in sequence]
+        if len(found) != len(numbers) or not found:
+            return 0  # an unknown or empty identifier fails the whole batch, as Lambda does
+        return min(found)
+
+    def _discard(self, part: list[StreamEntry], condition: str, result: InvocationResult | None,
+                 invocations: int) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(self.config, Outcome(part, result, invocations, discarded=condition))
+        if not self.config.on_failure:
+            return
+        record = on_failure_record(self.config, part, condition, result, invocations, time.time(), self._shard_id,
+                                   self.invoker.arn_of(self.config.function))
+        try:
+            self.send_failure(self.config.on_failure, record)
+        except Exception as exc:  # any failure to deliver: the batch is discarded all the same
+            # "If the error handling measures fail, Lambda discards the records and continues processing
+            # batches from the stream" ("Retaining discarded records for a DynamoDB event source in Lambda",
+            # https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html). Said in one line; the
+            # lane moves on (re-running the batch would invoke its function again, without end).
+            LOG.warning("mapping %s: the on-failure record of %d record(s) could not be sent to %s (%s: %s); "
+                        "the batch is discarded", self.config.uuid, len(part), self.config.on_failure,
+                        type(exc).__name__, exc)
+
+
+def _created_at(record: dict[str, Any]) -> float:
+    """A record's creation time, whether moto's (a naive UTC datetime) or already corrected (epoch)."""
+    value = record["dynamodb"]["ApproximateCreationDateTime"]
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+    return float(value)
+
+
+def _iso_seconds(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def on_failure_record(config: MappingConfig, part: list[StreamEntry], condition: str,
+                      result: InvocationResult | None, invocations: int, now: float, shard_id: str,
+                      function_arn: str) -> dict[str, Any]:
+    """The record of a discarded batch, in the documented shape."""
+    response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if result is not None and result.is_error:
+        response["functionError"] = "Unhandled"
+    return {
+        "requestContext": {
+            "requestId": result.request_id if result is not None else str(uuid.uuid4()),
+            "functionArn": function_arn, "condition": condition, "approximateInvokeCount": invocations,
+        },
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{int(now * 1000) % 1000:03d}Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": part[0].event["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": part[-1].event["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": _iso_seconds(_created_at(part[0].event)),
+            "approximateArrivalOfLastRecord": _iso_seconds(_created_at(part[-1].event)),
+            "batchSize": len(part),
+            "streamArn": config.stream_arn,
+        },
+    }
+
+
+class StreamMappings:
+    """Every stream mapping of the stack, woken by the shard hook."""
+
+    def __init__(self, configs: list[MappingConfig], *, invoker: Invoker, clock: SandboxClock,
+                 send_failure: FailureSender, account: str, region: str,
+                 on_outcome: Callable[[MappingConfig, Outcome], None] | None = None,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.clock = clock
+        self.region = region
+        self.on_record = on_record
+        self.invoker = invoker
+        self.pollers = [StreamPoller(c, invoker, clock, send_failure, region, account, on_outcome)
+                        for c in configs]
+
+    def _on_append(self, shard: StreamShard, item: Any) -> None:
+        # the hook sees every moto stream of the process (other engines', tests' own mock_aws tables)
+        table = getattr(getattr(shard, "table", None), "name", None)
+        if table not in {poller.table_name for poller in self.pollers}:
+            return
+        created = self.clock.now()
+        correct_record(item.record, time.time(), self.region)
+        if self.on_record is not None:
+            self.on_record(item.record)
+        for poller in self.pollers:
+            poller.notify(shard, item, created)
+
+    def start(self) -> None:
+        add_stream_listener(self._on_append)
+        for poller in self.pollers:
+            poller.start()
+
+    def stop(self) -> None:
+        remove_stream_listener(self._on_append)
+        for poller in self.pollers:
+            poller.stop()
+
+    def idle(self) -> bool:
+        return all(p.idle() for p in self.pollers)
+
+    # --- the Lambda API's view of the mappings (Get, List, Update's Enabled) --------------------------------
+    def intercept_get(self, request: Request, call: AwsCall) -> Response:
+        poller = self._poller(request.path)
+        if poller is None:
+            return _not_found(request.path)
+        return _json(poller.describe(self.invoker.arn_of(poller.config.function)))
+
+    def intercept_list(self, request: Request, call: AwsCall) -> Response:
+        """ListEventSourceMappings, narrowed by FunctionName (name or ARN) and EventSourceArn as AWS does."""
+        function, source = request.args.get("FunctionName"), request.args.get("EventSourceArn")
+        found = []
+        for poller in self.pollers:
+            arn = self.invoker.arn_of(poller.config.function)
+            if function and function not in (arn, arn.rsplit(":", 1)[-1], poller.config.function):
+                continue
+            if source and source != poller.config.stream_arn:
+                continue
+            found.append(poller.describe(arn))
+        return _json({"EventSourceMappings": found})
+
+    def intercept_update(self, request: Request, call: AwsCall) -> Response:
+        """UpdateEventSourceMapping: Enabled is applied; any other setting is refused with a message rather
+        than stored and ignored (the engine builds its mappings from the template)."""
+        poller = self._poller(request.path)
+        if poller is None:
+            return _not_found(request.path)
+        try:
+            update = call.json()
+        except ValueError:
+            update = None
+        if not isinstance(update, dict):
+            return _error(400, "InvalidParameterValueException", "the request body is not a JSON object")
+        other = sorted(set(update) - {"Enabled", "FunctionName"})
+        if other:
+            return _error(400, "InvalidParameterValueException",
+                          f"jobkit's engine updates only Enabled of a mapping; deploy the stack to change {other}")
+        if "Enabled" in update:
+            poller.set_enabled(bool(update["Enabled"]))
+        document = poller.describe(self.invoker.arn_of(poller.config.function))
+        if "Enabled" in update:  # the answer names the transition, as Lambda's does
+            document["State"] = "Enabling" if update["Enabled"] else "Disabling"
+        return _json(document, 202)
+
+    def _poller(self, path: str) -> StreamPoller | None:
+        return next((p for p in self.pollers if p.config.uuid == _mapping_id(path)), None)
+
+
+def _mapping_id(path: str) -> str:
+    """The UUID at the end of ``/2015-03-31/event-source-mappings/{UUID}``."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _json(document: Any, status: int = 200) -> Response:
+    return Response(json.dumps(document), status=status, content_type="application/json")
+
+
+#: the member that carries each error's text: Lambda's error shapes differ in its case ("Lambda API
+#: Reference", UpdateEventSourceMapping > Errors,
+#: https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#API_UpdateEventSourceMapping_Errors;
+#: members as in the service model botocore ships: ResourceNotFoundException {Type, Message},
+#: InvalidParameterValueException {Type, message})
+_MESSAGE_MEMBER = {"ResourceNotFoundException": "Message", "InvalidParameterValueException": "message"}
+
+
+def _error(status: int, kind: str, message: str) -> Response:
+    """Lambda's REST error: the type in ``x-amzn-ErrorType``, ``Type`` and the message in the body."""
+    return Response(json.dumps({"Type": "User", _MESSAGE_MEMBER[kind]: message}), status=status,
+                    content_type="application/json", headers={"x-amzn-ErrorType": kind})
+
+
+def _not_found(path: str) -> Response:
+    return _error(404, "ResourceNotFoundException",
+                  f"The resource you requested does not exist. (mapping {_mapping_id(path)})")

@@ -1,0 +1,367 @@
+"""Stream mapping semantics with a fake function (the real runtime is covered end to end)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from jobkit.client.waiting import wait_for
+from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.services.lambda_.mappings import MappingConfig, StreamMappings, lane_of, on_failure_record
+from tests.engine.conftest import FakeInvoker, result
+
+FUNCTION = "arn:aws:lambda:us-east-1:000000000000:function:consumer"
+DESTINATION = "arn:aws:sns:us-east-1:000000000000:failures"
+
+
+@pytest.fixture
+def table(moto_endpoint: Callable[[str], Any]) -> tuple[Any, str, str]:
+    client = moto_endpoint("dynamodb")
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    description = client.create_table(
+        TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})["TableDescription"]
+    return client, name, description["LatestStreamArn"]
+
+
+class Harness:
+    def __init__(self, table: tuple[Any, str, str], invoker: FakeInvoker, clock: SandboxClock | None = None,
+                 **settings: Any) -> None:
+        self.client, self.name, self.stream_arn = table
+        self.invoker = invoker
+        self.failures: list[dict[str, Any]] = []
+        config = MappingConfig(uuid=str(uuid.uuid4()), function=FUNCTION, stream_arn=self.stream_arn,
+                               on_failure=DESTINATION, **settings)
+        self.mappings = StreamMappings([config], invoker=invoker, clock=clock or SandboxClock(),
+                                       send_failure=lambda arn, record: self.failures.append(record),
+                                       account="000000000000", region="us-east-1")
+
+    def put(self, job_id: str, **extra: Any) -> None:
+        self.client.put_item(TableName=self.name, Item={"id": {"S": job_id}, **extra})
+
+    def settle(self) -> None:
+        wait_for(self.mappings.idle, bool, timeout=10, describe="the mapping to go idle", interval=0.01)
+
+
+@pytest.fixture
+def harness_factory(table: tuple[Any, str, str]) -> Iterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def make(invoker: FakeInvoker, **settings: Any) -> Harness:
+        harness = Harness(table, invoker, **settings)
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        harness.mappings.stop()
+
+
+def ids(event: dict[str, Any]) -> list[str]:
+    return [r["dynamodb"]["Keys"]["id"]["S"] for r in event["Records"]]
+
+
+def test_records_in_aws_shape(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1)
+    h.mappings.start()
+    h.put("a", seconds={"N": "1"})
+    wait_for(lambda: invoker.calls, bool, timeout=10, describe="an invocation")
+    record = invoker.calls[0]["Records"][0]
+    assert record["eventVersion"] == "1.1" and record["eventSource"] == "aws:dynamodb"
+    assert record["eventName"] == "INSERT" and record["awsRegion"] == "us-east-1"
+    assert record["eventSourceARN"] == h.stream_arn
+    data = record["dynamodb"]
+    assert isinstance(data["ApproximateCreationDateTime"], float)
+    assert data["NewImage"] == {"id": {"S": "a"}, "seconds": {"N": "1"}}
+    assert data["StreamViewType"] == "NEW_IMAGE" and data["SizeBytes"] > 0
+    assert data["SequenceNumber"].isdigit()
+
+
+def test_trim_horizon_and_batch_size(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="TRIM_HORIZON", batch_size=2)
+    for job in "abcde":
+        h.put(job)
+    h.mappings.start()  # records written before the mapping: TRIM_HORIZON reads them
+    wait_for(lambda: sum(len(c["Records"]) for c in invoker.calls), lambda n: n == 5, timeout=10,
+             describe="five records")
+    assert [ids(c) for c in invoker.calls] == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_latest_skips_older_records(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST")
+    h.put("old")
+    h.mappings.start()
+    h.put("new")
+    h.settle()
+    assert [ids(c) for c in invoker.calls] == [["new"]]
+
+
+def test_filter_drops_records_that_match_no_pattern(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=10,
+                        filters=({"eventName": ["INSERT"]},))
+    h.mappings.start()
+    h.put("a")
+    h.put("a", extra={"S": "modified"})  # MODIFY
+    h.put("b")
+    h.settle()
+    events = [r["eventName"] for c in invoker.calls for r in c["Records"]]
+    assert events == ["INSERT", "INSERT"]
+
+
+def test_retries_then_on_failure_record(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Boom"))
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, maximum_retry_attempts=2)
+    h.mappings.start()
+    h.put("a")
+    wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+    assert len(invoker.calls) == 3
+    record = h.failures[0]
+    assert set(record) == {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"] == FUNCTION
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    info = record["DDBStreamBatchInfo"]
+    sequence = invoker.calls[0]["Records"][0]["dynamodb"]["SequenceNumber"]
+    assert info["startSequenceNumber"] == info["endSequenceNumber"] == sequence
+    assert info["batchSize"] == 1 and info["streamArn"] == h.stream_arn and info["shardId"].startswith("shardId-")
+    assert info["approximateArrivalOfFirstRecord"].endswith("Z")
+
+
+def test_an_undeliverable_on_failure_record_discards_the_batch_and_the_shard_moves_on(
+    harness_factory: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lambda: "If the error handling measures fail, Lambda discards the records and continues processing
+    batches from the stream" (services-dynamodb-errors). The batch is not re-run (its function not invoked
+    again), the next record is processed, and the failure is one log line, not a traceback."""
+    invoker = FakeInvoker(respond=lambda event: result(error="Boom") if ids(event) == ["a"] else result(None))
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, maximum_retry_attempts=0)
+
+    def topic_gone(arn: str, record: dict[str, Any]) -> None:
+        raise RuntimeError(f"Topic does not exist: {arn}")
+
+    for poller in h.mappings.pollers:
+        poller.send_failure = topic_gone
+    h.mappings.start()
+    with caplog.at_level(logging.WARNING, logger="jobkit.engine.services.lambda_.mappings"):
+        h.put("a")
+        h.put("b")
+        h.settle()
+    assert [ids(c) for c in invoker.calls] == [["a"], ["b"]]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "could not be sent to " + DESTINATION in warnings[0]
+    assert "Topic does not exist" in warnings[0] and "discarded" in warnings[0]
+
+
+def test_a_failing_batch_holds_its_shard(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Boom") if ids(event) == ["a"] else result(None))
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, maximum_retry_attempts=1)
+    h.mappings.start()
+    h.put("a")
+    h.put("b")
+    h.settle()
+    assert [ids(c) for c in invoker.calls] == [["a"], ["a"], ["b"]]
+
+
+def test_record_age_discards_without_invoking(table: tuple[Any, str, str]) -> None:
+    clock = SandboxClock()
+    invoker = FakeInvoker()
+    h = Harness(table, invoker, clock=clock, starting_position="TRIM_HORIZON", maximum_record_age=60)
+    h.put("old")
+    clock.advance(120)
+    h.mappings.start()
+    try:
+        wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+        assert invoker.calls == []
+        assert h.failures[0]["requestContext"]["condition"] == "RecordAgeExceeded"
+        assert h.failures[0]["requestContext"]["approximateInvokeCount"] == 0
+    finally:
+        h.mappings.stop()
+
+
+def test_bisect_isolates_the_bad_record(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Poison") if "c" in ids(event) else result(None))
+    h = harness_factory(invoker, starting_position="TRIM_HORIZON", batch_size=4, bisect=True,
+                        maximum_retry_attempts=0)
+    for job in "abcd":
+        h.put(job)
+    h.mappings.start()
+    wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+    h.settle()
+    assert [ids(c) for c in invoker.calls] == [["a", "b", "c", "d"], ["a", "b"], ["c", "d"], ["c"], ["d"]]
+    assert len(h.failures) == 1 and h.failures[0]["DDBStreamBatchInfo"]["batchSize"] == 1
+
+
+def test_report_batch_item_failures_retries_from_the_failed_record(harness_factory: Callable[..., Harness]) -> None:
+    seen: list[list[str]] = []
+
+    def respond(event: dict[str, Any]) -> Any:
+        seen.append(ids(event))
+        if len(seen) == 1:
+            failed = event["Records"][1]["dynamodb"]["SequenceNumber"]
+            return result({"batchItemFailures": [{"itemIdentifier": failed}]})
+        return result({"batchItemFailures": []})
+
+    invoker = FakeInvoker(respond=respond)
+    h = harness_factory(invoker, starting_position="TRIM_HORIZON", batch_size=3, report_batch_item_failures=True,
+                        maximum_retry_attempts=1)
+    for job in "abc":
+        h.put(job)
+    h.mappings.start()
+    h.settle()
+    assert seen == [["a", "b", "c"], ["b", "c"]]
+    assert h.failures == []
+
+
+def test_mapping_config_from_template_properties() -> None:
+    props = {"BatchSize": 1, "BisectBatchOnFunctionError": False, "EventSourceArn": "arn:s",
+             "DestinationConfig": {"OnFailure": {"Destination": DESTINATION}}, "FunctionName": "f",
+             "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"eventName": ["INSERT"]})}]},
+             "MaximumRecordAgeInSeconds": 21600, "MaximumRetryAttempts": 0, "StartingPosition": "TRIM_HORIZON"}
+    config = MappingConfig.from_properties("id", props)
+    assert config.filters == ({"eventName": ["INSERT"]},)
+    assert (config.batch_size, config.maximum_retry_attempts, config.maximum_record_age) == (1, 0, 21600)
+    assert config.on_failure == DESTINATION and config.starting_position == "TRIM_HORIZON"
+    assert config.parallelization_factor == 1
+    assert MappingConfig.from_properties("id", {**props, "ParallelizationFactor": 10}).parallelization_factor == 10
+
+
+def test_on_failure_record_without_invocation_has_no_function_error() -> None:
+    from jobkit.engine.services.lambda_.mappings import StreamEntry
+
+    entry = StreamEntry(0, {"dynamodb": {"SequenceNumber": "1", "ApproximateCreationDateTime": 0.0}}, 0.0)
+    config = MappingConfig(uuid="u", function=FUNCTION, stream_arn="arn:s")
+    record = on_failure_record(config, [entry], "RecordAgeExceeded", None, 0, 10.0, "shardId-1", FUNCTION)
+    assert "functionError" not in record["responseContext"]
+    assert record["DDBStreamBatchInfo"]["approximateArrivalOfFirstRecord"] == "1970-01-01T00:00:00Z"
+
+
+class Overlaps:
+    """A function that takes a while and records which items it ran at once: how many invocations overlapped
+    at most, whether one item ever overlapped itself, and each item's records in the order they ran."""
+
+    def __init__(self, wanted: int) -> None:
+        self.wanted = wanted
+        self.lock = threading.Condition()
+        self.running: list[str] = []
+        self.most = 0
+        self.self_overlap = False
+        self.order: dict[str, list[str]] = {}
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        record = event["Records"][0]
+        item = record["dynamodb"]["Keys"]["id"]["S"]
+        with self.lock:
+            self.self_overlap |= item in self.running
+            self.running.append(item)
+            self.most = max(self.most, len(self.running))
+            self.order.setdefault(item, []).append(record["dynamodb"]["NewImage"]["step"]["N"])
+            self.lock.notify_all()
+            # hold the batch until enough lanes run at once (or a deadline), so concurrency is observed, not
+            # hoped for; with one lane this only waits out the deadline on the first batch
+            self.lock.wait_for(lambda: self.most >= self.wanted, timeout=2)
+            self.running.remove(item)
+        return result(None)
+
+
+@pytest.mark.parametrize("factor", [1, 4])
+def test_parallelization_factor_runs_batches_at_once_one_item_in_order(
+        harness_factory: Callable[..., Harness], factor: int) -> None:
+    function = Overlaps(wanted=factor)
+    h = harness_factory(FakeInvoker(respond=function), starting_position="LATEST", batch_size=1,
+                        parallelization_factor=factor)
+    h.mappings.start()
+    items = [f"job-{n}" for n in range(12)]
+    for step in range(3):
+        for item in items:
+            h.put(item, step={"N": str(step)})
+    wait_for(lambda: sum(map(len, function.order.values())), lambda n: n == 36, timeout=30, interval=0.01,
+             describe="every record processed")
+    h.settle()
+    assert function.most == factor  # never more lanes than the factor, and all of them used
+    assert not function.self_overlap
+    assert all(steps == ["0", "1", "2"] for steps in function.order.values())
+
+
+def test_a_record_goes_to_the_lane_of_its_key() -> None:
+    record = {"dynamodb": {"Keys": {"id": {"S": "job-1"}}}}
+    lanes = {lane_of(record, 10) for _ in range(3)}
+    assert len(lanes) == 1 and 0 <= lanes.pop() < 10
+    assert lane_of(record, 1) == 0
+    spread = {lane_of({"dynamodb": {"Keys": {"id": {"S": f"job-{n}"}}}}, 10) for n in range(200)}
+    assert spread == set(range(10))
+
+
+def _call(method: str, path: str, body: dict[str, Any] | None = None, query: dict[str, str] | None = None) -> Any:
+    """A signed-looking Lambda API request as the engine's server identifies it."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from jobkit.engine.core.server import identify
+
+    raw = json.dumps(body).encode() if body is not None else b""
+    environ = EnvironBuilder(method=method, path=path, data=raw, query_string=query, headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/lambda/aws4_request, Signature=x"},
+    ).get_environ()
+    request = Request(environ)
+    call = identify(request, raw)
+    assert call is not None
+    return request, call
+
+
+def test_disabled_mapping_keeps_its_records_until_enabled_again(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, parallelization_factor=2)
+    h.mappings.start()
+    mapping = h.mappings.pollers[0].config.uuid
+    path = f"/2015-03-31/event-source-mappings/{mapping}"
+    request, call = _call("PUT", path, {"Enabled": False})
+    assert call.action == "UpdateEventSourceMapping"
+    answer = h.mappings.intercept_update(request, call)
+    assert answer.status_code == 202 and json.loads(answer.get_data())["State"] == "Disabling"
+    request, call = _call("GET", path)
+    assert call.action == "GetEventSourceMapping"
+    wait_for(lambda: json.loads(h.mappings.intercept_get(request, call).get_data())["State"],
+             lambda state: state == "Disabled", timeout=10, describe="the mapping Disabled")
+    h.put("a")
+    h.put("b")
+    h.settle()  # a disabled mapping is idle with records waiting
+    assert invoker.calls == []
+    h.mappings.intercept_update(*_call("PUT", path, {"Enabled": True}))
+    wait_for(lambda: len(invoker.calls), lambda n: n == 2, timeout=10, describe="both records, once enabled")
+    assert sorted(ids(c)[0] for c in invoker.calls) == ["a", "b"]
+
+
+def test_mapping_api_lists_describes_and_refuses_what_it_cannot_change(
+        harness_factory: Callable[..., Harness]) -> None:
+    h = harness_factory(FakeInvoker(), starting_position="TRIM_HORIZON", batch_size=1, parallelization_factor=3,
+                        filters=({"eventName": ["INSERT"]},))
+    poller = h.mappings.pollers[0]
+    request, call = _call("GET", "/2015-03-31/event-source-mappings/", query={"FunctionName": "consumer"})
+    assert call.action == "ListEventSourceMappings"
+    [described] = json.loads(h.mappings.intercept_list(request, call).get_data())["EventSourceMappings"]
+    assert described["UUID"] == poller.config.uuid and described["FunctionArn"] == FUNCTION
+    assert (described["ParallelizationFactor"], described["BatchSize"], described["State"]) == (3, 1, "Enabled")
+    assert described["FilterCriteria"] == {"Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]}
+    assert described["DestinationConfig"] == {"OnFailure": {"Destination": DESTINATION}}
+    request, call = _call("GET", "/2015-03-31/event-source-mappings/", query={"FunctionName": "other"})
+    assert json.loads(h.mappings.intercept_list(request, call).get_data())["EventSourceMappings"] == []
+
+    refused = h.mappings.intercept_update(*_call("PUT", f"/2015-03-31/event-source-mappings/{poller.config.uuid}",
+                                                 {"BatchSize": 10}))
+    assert refused.status_code == 400 and refused.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+    assert "BatchSize" in json.loads(refused.get_data())["message"]
+    missing = h.mappings.intercept_get(*_call("GET", "/2015-03-31/event-source-mappings/no-such-uuid"))
+    assert missing.status_code == 404 and missing.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+    assert "no-such-uuid" in json.loads(missing.get_data())["Message"]  # this shape's member is "Message"
