@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from moto.backends import get_backend
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
+from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.core.hops import HopLog
 from jobkit.engine.core.server import ACCOUNT, REGION, AwsCall, EngineApp, EngineServer, MotoCaller, json_response
 from jobkit.engine.moto import fast as moto_fast
@@ -38,6 +38,7 @@ from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker, configs_fr
 from jobkit.engine.services.lambda_.functions import LambdaService, UnknownFunctionError
 from jobkit.engine.services.lambda_.mappings import MappingConfig, Outcome, StreamMappings, mappings_from_registry
 from jobkit.engine.services.sns.topics import SnsService
+from jobkit.engine.services.sqs.queues import Queues
 from jobkit.lambda_runtime.function import InvocationResult
 
 DEFAULT_PORT = 4566
@@ -74,6 +75,7 @@ class EmbeddedEngine:
         self.sns: SnsService | None = None
         self.events: EventsService | None = None
         self.mappings: StreamMappings | None = None
+        self.destinations = Destinations()
 
     # --- lifecycle --------------------------------------------------------------------------------------
     def start(self, template_dir: Path | str, outputs_file: Path | str | None = None,
@@ -163,6 +165,14 @@ class EmbeddedEngine:
                                        send_failure=self._send_on_failure, account=ACCOUNT, region=REGION,
                                        on_outcome=self._on_mapping_outcome, on_record=self._on_stream_record)
         self.mappings.start()
+        queues = Queues(ACCOUNT, REGION)
+        sns, invoker = self.sns, self.async_invoker
+        self.destinations.register("sns", lambda arn, d: sns.publish(
+            arn, d.body if isinstance(d.body, str) else json.dumps(d.body)))
+        self.destinations.register("sqs", queues.deliver)
+        self.destinations.register("lambda", lambda arn, d: invoker.submit(
+            arn, d.body if isinstance(d.body, dict) else json.loads(d.body)))
+        self.destinations.register("events", self._deliver_to_bus)
         app.intercept("lambda", "Invoke", self._invoke_http)
         app.intercept("lambda", "GetEventSourceMapping", self.mappings.intercept_get)
         app.intercept("lambda", "ListEventSourceMappings", self.mappings.intercept_list)
@@ -182,23 +192,18 @@ class EmbeddedEngine:
         self._send_to_destination(destination, record, "")
 
     def _send_to_destination(self, destination: str, record: dict[str, Any], detail_type: str) -> None:
-        assert self.sns is not None and self.events is not None and self.async_invoker is not None
-        service = destination.split(":")[2]
-        if service == "sns":
-            self.sns.publish(destination, json.dumps(record))
-        elif service == "sqs":
-            queue = destination.rsplit(":", 1)[-1]
-            get_backend("sqs")[ACCOUNT][REGION].send_message(queue, json.dumps(record))
-        elif service == "lambda":
-            self.async_invoker.submit(destination, record)
-        elif service == "events":
-            bus = self.events._bus(destination)
-            function_arn = str(record.get("requestContext", {}).get("functionArn", ""))
-            event = self.events.envelope({"Source": "lambda", "DetailType": detail_type, "Detail": record,
-                                          "Resources": [bus.arn, function_arn]}, bus)
-            self.events.put_event(bus.name, event)
-        else:
-            raise ValueError(f"unsupported destination {destination}")
+        self.destinations.send(destination, Delivery(record, detail_type=detail_type))
+
+    def _deliver_to_bus(self, destination: str, delivery: Delivery) -> None:
+        """A Lambda destination record on a bus, in the envelope Lambda writes ("Capturing records of Lambda
+        asynchronous invocations": source ``lambda``, the record as ``detail``)."""
+        assert self.events is not None
+        bus = self.events._bus(destination)
+        record = delivery.body if isinstance(delivery.body, dict) else json.loads(delivery.body)
+        function_arn = str(record.get("requestContext", {}).get("functionArn", ""))
+        event = self.events.envelope({"Source": "lambda", "DetailType": delivery.detail_type, "Detail": record,
+                                      "Resources": [bus.arn, function_arn]}, bus)
+        self.events.put_event(bus.name, event)
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
     def _invoke_http(self, request: Request, call: AwsCall) -> Response:
