@@ -8,7 +8,23 @@ from pathlib import Path
 
 from jobkit.errors import JobkitError
 
-ROOT = Path(__file__).resolve().parent.parent
+PROJECT_MARKER = "cdk.json"
+
+
+def find_root(start: Path | None = None, package_dir: Path | None = None) -> Path:
+    """The project jobkit works on: the nearest folder at or above ``start`` (the working directory) that holds
+    ``cdk.json``, as the CDK CLI finds its app; else this checkout, when jobkit runs from one (its tests, a
+    script started from elsewhere); else ``start``, where a command that needs the project says it has none.
+    An installed jobkit's own folder (site-packages) is never the project: its state would land there."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_MARKER).is_file():
+            return folder
+    checkout = (package_dir or Path(__file__).resolve().parent).parent
+    return checkout if (checkout / PROJECT_MARKER).is_file() else start
+
+
+ROOT = find_root()
 STATE_DIR = ROOT / ".jobkit"
 #: where deploys write the outputs (the compose deploy service writes it into the mounted project)
 OUTPUTS_FILE = Path(os.environ.get("JOBKIT_OUTPUTS_FILE") or ROOT / "cdk-outputs.json")
