@@ -1,9 +1,9 @@
 """The handlers' environment (docs/contracts.md, "Lambda environment"), read once into a typed object.
 
-Reading everything up front and failing with the variable's name beats the reference sample, which died
-at import with a bare ``int(None)`` because its error handler lacked ``CONSUMER_ID``. Settings are read on
-the first invocation, not at import, so importing a handler never fails; they are cached per distinct
-environment, so an in-process engine hosting several consumers still gets the right ones.
+Everything is read up front, and a missing variable fails with its name (a bare ``int(None)`` at import
+would say nothing of ``CONSUMER_ID``). Settings are read on the first invocation, not at import, so importing
+a handler never fails; they are cached per distinct environment, so an in-process engine hosting several
+consumers still gets the right ones.
 """
 
 from __future__ import annotations

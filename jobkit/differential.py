@@ -1,4 +1,4 @@
-"""Differential check of the embedded engine against LocalStack's engine (issue 10, "Checked against LocalStack").
+"""Differential check of the embedded engine against LocalStack's engine, in one run.
 
 The same jobs are driven through both targets; what each hands to the handlers and what the API answers is
 read back through the targets' own AWS APIs (no handler change needed) and compared key for key:
@@ -368,7 +368,6 @@ def _payload_job(deployment: Deployment, payload: str, records: dict[str, dict[s
 GATEWAY_RESPONSES = "https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html"
 PASSTHROUGH = "https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-passthrough-behaviors.html"
 IAM_AUTH = "https://docs.aws.amazon.com/apigateway/latest/developerguide/permissions.html"
-CONTEXT_VARIABLES = "https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html"
 XRAY_APIGW = "https://docs.aws.amazon.com/xray/latest/devguide/xray-services-apigateway.html"
 STREAM_RECORD = "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html"
 ITEM_SIZES = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html"

@@ -3,8 +3,8 @@
 The API refuses unsigned calls (``AWS_IAM``), so a fuzzer that does not sign only ever tests the 403 path.
 Every generated request is signed with SigV4 for ``execute-api`` on its final bytes (a ``requests`` auth
 hook, run after schemathesis has serialized the body and headers), so the cases reach the request
-validator, the mapping templates and the table. What issue 11 asks of the target is summarized: how
-many requests, which statuses, any 5xx, any refusal without a ``message``.
+validator, the mapping templates and the table. The summary says what a hostile caller met: how many
+requests, which statuses, any 5xx, any refusal without a ``message``.
 
 The number of requests is bounded (``max_examples`` per operation and generation mode), so it fits in
 ``make test``.
@@ -216,6 +216,3 @@ def _sender(
     return send
 
 
-def summary_json(summary: FuzzSummary) -> str:
-    """The summary as indented JSON."""
-    return json.dumps(summary.to_dict(), indent=2)

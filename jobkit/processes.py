@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,3 +115,9 @@ def started_as(pid: int, command: Sequence[str]) -> bool:
     argv = command_line(pid) or []
     wanted = list(command)
     return any(argv[i:i + len(wanted)] == wanted for i in range(len(argv) - len(wanted) + 1))
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Signals process group ``pgid``; a group already gone (or no longer ours to signal) is left alone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

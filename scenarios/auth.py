@@ -2,8 +2,7 @@
 
 LocalStack's free engine does not enforce ``AWS_IAM`` on API Gateway (no signature or policy check): there
 the scenario checks that difference — the same requests are answered as if signed.
-Source: LocalStack's coverage notes for API Gateway IAM authorization (a Pro feature) and
-../shared/reference/localstack-host.md ("Known gaps").
+Source: LocalStack's coverage notes for API Gateway IAM authorization (a Pro feature).
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ scenario = Scenario(
     name="auth", title="Unsigned, tampered and expired requests: 403", run=run,
     differences={"localstack": Difference(
         reason="LocalStack's free engine does not enforce AWS_IAM on API Gateway",
-        source="https://docs.localstack.cloud/references/coverage/coverage_apigateway/ ; "
-               "../shared/reference/localstack-host.md",
+        source="https://docs.localstack.cloud/references/coverage/coverage_apigateway/",
     )},
 )

@@ -1,4 +1,4 @@
-"""Soak: many jobs with injected faults, then a replay; nothing lost, nothing written twice (issue 11).
+"""Soak: many jobs with injected faults, then a replay; nothing lost, nothing written twice.
 
     python scripts/soak.py                                  # 10,000 jobs on an embedded engine (free port)
     python scripts/soak.py --jobs 200 --port 0

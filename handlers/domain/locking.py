@@ -4,7 +4,7 @@ Several consumers write their own ``job_status.<consumer>`` on the same item at 
 write reads the item with a consistent read, then writes conditionally on ``version`` and bumps it; a
 conflict means another writer got in between, so the write re-reads and retries (at once the first time,
 then after a jittered exponential backoff). When the attempts run out it raises ``LockExhausted``: a status
-is never dropped silently (the reference sample gave up without a word).
+is never dropped silently.
 """
 
 from __future__ import annotations

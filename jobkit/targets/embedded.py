@@ -7,7 +7,6 @@ and ``jobkit up --detach`` run the same ``serve`` in a process group of its own,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ import requests
 from jobkit.client.deployment import Deployment
 from jobkit.deploy.synth import synth
 from jobkit.errors import JobkitError
-from jobkit.processes import process_table, started_as, state
+from jobkit.processes import process_table, signal_group, started_as, state
 from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
 from jobkit.targets.common import LOCAL_CONTEXT
 from jobkit.ui import Ui
@@ -144,19 +143,14 @@ class EmbeddedSandbox:
                 ui.say(f"the embedded engine is not running: removed its stale pid file (pid {recorded} is not "
                        "the engine; nothing signalled)")
             return
-        _signal_group(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _group_alive(pid):
             time.sleep(0.05)  # waiting for the group to exit, bounded by the deadline
         if _group_alive(pid):
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
         PID_FILE.unlink(missing_ok=True)
         ui.say(f"the embedded engine (pid {pid}) stopped")
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -1,4 +1,4 @@
-"""Issue 10, "Checked against LocalStack, in one run": the embedded engine and LocalStack's host engine run
+"""Checked against LocalStack, in one run: the embedded engine and LocalStack's host engine run
 the same synthesized stack at once, the same jobs go through both, and every difference in what they hand to
 the handlers or answer on the API is listed in ``jobkit.differential.KNOWN_DIFFERENCES`` (docs/differential.md),
 with no stale row.

@@ -1,4 +1,4 @@
-"""schemathesis against the embedded engine's Jobs API (issue 11): bounded, signed with the invoke role.
+"""schemathesis against the embedded engine's Jobs API: bounded, signed with the invoke role.
 
 The document comes from the stack (``jobkit.openapi``), the cases from schemathesis (``jobkit.fuzz``): 0
 responses 5xx, every refusal with a ``message``, every request answered.

@@ -1,4 +1,4 @@
-"""Hostile input and access against the embedded engine's Jobs API (issue 11).
+"""Hostile input and access against the embedded engine's Jobs API.
 
 Bad bodies and odd ids: always a 4xx with a ``message``, never a 5xx, and nothing written (the table's
 item count, on an engine no one else uses, is unchanged). Unsigned, tampered, expired and other-principal

@@ -1,4 +1,4 @@
-"""Restart (issue 11): failures exported from one engine are replayable into a fresh one, which works.
+"""Restart: failures exported from one engine are replayable into a fresh one, which works.
 
 Each engine runs in a child process (as ``jobkit up --detach`` runs it): moto's backends are global to a
 process, so only a new process is a really fresh sandbox. Engine A: a job whose first consumer's processor

@@ -154,6 +154,6 @@ def test_an_sns_message_that_is_not_a_record_is_refused(jobs_table: JobsTable, c
 
 
 def test_needs_consumer_id(jobs_table: JobsTable, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CONSUMER_ID")  # the reference sample's error handler lacked it
+    monkeypatch.delenv("CONSUMER_ID")  # an error handler deployed without it
     with pytest.raises(SettingsError, match="CONSUMER_ID is required by the error_handler"):
         error_handler.handler(sns_event(load_event("dynamodb_on_failure_record.json")), context)

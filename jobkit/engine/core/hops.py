@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -18,7 +17,6 @@ class HopLog:
     carry the sequence number)."""
 
     out: TextIO | None = field(default_factory=lambda: sys.stdout)
-    listeners: list[Callable[[str, str, str], None]] = field(default_factory=list)
     _jobs: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -32,8 +30,6 @@ class HopLog:
 
     def __call__(self, hop: str, job_id: str | None, detail: str = "") -> None:
         job = job_id or "-"
-        for listener in self.listeners:
-            listener(hop, job, detail)
         if self.out is not None:
             # job ids and details come from requests (a path is decoded: %1b is ESC) and function output
             stamp = time.strftime("%H:%M:%S")

@@ -1,76 +1,29 @@
-"""moto's per-request costs taken out of the engine's hot path, and some of its memory and start-up costs, each
-without changing an answer.
+"""moto's per-request costs out of the engine's hot path, and some of its memory and start-up costs, each without
+changing an answer (``tests/engine/moto/test_fast`` runs the same calls against patched and stock moto).
 
-1. DynamoDB's item answers are written straight to JSON, meaning exactly what moto's serializer writes.
-moto 5.2 serializes every answer by walking the botocore output shape member by member, with attribute
-pickers and alias lookups at each level. An item answer is a tree of AttributeValues, so the walk is deep:
-profiled under the job pipeline (``bench/compare.py``), serializing ``GetItem`` answers took over half of the
-engine's GIL time. For the item operations the result is already the wire document (``dynamo_to_dict``
-leaves only dicts, lists, strings, numbers, booleans and raw bytes), so it is encoded by ``encode``, a plain
-walk of the output shape: bytes as base64 (the JSON protocol's blob encoding), ``None`` members and members
-outside the shape left out, as the serializer does.
-Errors, and every other operation, still go through moto's serializer. ``tests/engine/test_moto_fast``
-compares both encodings over items of every AttributeValue type.
+1. DynamoDB's item answers are written straight to JSON by ``encode``, a plain walk of the botocore output shape
+   (bytes as base64, ``None`` and members outside the shape left out, as moto's serializer does): moto's own
+   serializer walks an item's AttributeValue tree member by member with attribute pickers and alias lookups.
+   Errors and every other operation still go through moto's serializer.
+2. Which actions a response class has is remembered per class (moto runs ``inspect.getmembers`` per request).
+3. DynamoDB and DynamoDB Streams calls go straight to moto's handler (``dispatch_direct``), as moto's Flask view
+   would call it, without its dispatcher and per-service Flask app: both services have one URL, and the engine
+   knows the service from the request already.
+4. moto's SSM is loaded without moto's EC2: ``moto/ssm/models.py`` imports EC2 only for SendCommand's instance
+   targets, and EC2's catalogues are a large share of the engine's memory. A placeholder ``moto.ec2`` imports the
+   real package on first use and leaves ``sys.modules`` right after. Must run before anything imports ``moto.ssm``.
+5. UpdateItem's expression work is done once per expression string: parse trees and condition tokens are
+   remembered and each caller gets its own copy; AST nodes copy themselves field by field as ``copy.deepcopy``
+   would; the traversal passes are moto's own algorithms with their per-step constants taken once. What fails to
+   parse is never remembered.
+6. DynamoDB Streams' GetRecords answers are written by the same ``encode`` (timestamps as moto writes them).
+7. moto's API Gateway is loaded without its OpenAPI validator until an API is imported from a document
+   (ImportRestApi, PutRestApi), which a stack deployed from its template never calls; the first ``validate``
+   imports the real package and puts its names into moto's module.
+8. Each botocore service model is decoded once per engine: moto's answers, moto's region lookups and the
+   deployer's clients share one loader (``LOADER``, moto's kind), whose cache keeps each document once.
 
-2. moto looks up which actions a response class has (``inspect.getmembers`` over the class) on every
-request; classes do not change while the engine runs, so the answer is remembered per class.
-
-3. DynamoDB and DynamoDB Streams calls go straight to moto's handler. moto's server sends every request
-through its dispatcher and a Flask app per service (URL rules, request context, CORS, a Flask response), then
-to the handler's ``dispatch``; both services have one URL (``/``), so the engine, which already knows the
-service from the signature, calls ``dispatch`` itself with moto's own request type, as moto's Flask view
-(``convert_to_flask_response``) does. Profiled under ``GetItem`` calls, Flask and the dispatcher were about
-half of the engine's time; the handler and its answers are moto's.
-
-4. moto's SSM is loaded without moto's EC2. ``moto/ssm/models.py`` imports ``moto.ec2.ec2_backends`` at its
-top, only to resolve SendCommand's instance targets (which the pattern never sends), and importing
-``moto.ec2`` loads its instance types, AMIs and offerings: about half of the engine's resident memory
-(measured: ~120 MB of ~237 MB after start). So SSM's models are imported once with a placeholder
-``moto.ec2`` whose ``ec2_backends`` imports the real package on first use; the placeholder leaves
-``sys.modules`` right after, so a later ``import moto.ec2`` gets the real package. This must run before
-anything imports ``moto.ssm`` (``EngineApp`` calls ``install`` first), and does nothing if moto's EC2 or
-SSM is loaded already.
-
-5. UpdateItem's expression work is done once per expression string, and what is left is walked faster. Per
-call moto parses the UpdateExpression twice (the handler, then the backend) and lexes the ConditionExpression
-twice, deep-copies the tree for its validator, and walks it with ten ``DepthFirstTraverser`` passes whose
-every step rebuilds the pass's processing map and asks ABC ``isinstance`` questions (``ActionCountValidator``
-also re-runs ``find_clauses`` at every clause node). Measured on the pattern's ``SET job_status.#c = :s,
-version = :n`` / ``version = :v``: ~0.3 ms a parse, ~0.06 ms a lex, ~0.26 ms the deep copy, ~1.4 ms the
-passes, of ~4 ms in moto's UpdateItem handler (~2.4 ms with these). So: parse trees are remembered per
-expression string and each caller gets its own copy (nothing a caller does to its tree can reach the
-cache); condition tokens likewise, as new token tuples each call; AST nodes copy themselves field by field
-as ``copy.deepcopy`` would (same memo, same sharing) instead of through ``__reduce_ex__``; the traversal and
-``find_clauses`` are moto's own algorithms with the per-step constants (processing types, no-op hooks,
-class tests) taken once. Errors are never remembered: what fails to parse fails, the same way, every time.
-Results, errors and stream records are moto's: ``tests/engine/test_moto_fast`` runs the same calls
-against patched and stock moto.
-
-6. DynamoDB Streams' GetRecords answers are written by the same ``encode`` (its walk also writes
-timestamps), without moto's attribute pickers and alias lookups. Profiled under a 300-job burst, moto's
-serializer on GetRecords (the bench's own stream reader, and any client reading the stream) was a fifth of
-the engine's GIL time. The records are plain dicts (moto's ``StreamRecord``); the walk keeps the members of
-the shape that are not None, writes timestamps as moto's serializer does (epoch seconds, milliseconds kept)
-and blobs as base64. ``tests/engine/test_moto_fast`` compares both encodings over records of every
-AttributeValue type and view type.
-
-7. moto's API Gateway is loaded without its OpenAPI validator until an API is imported from a document.
-``moto/apigateway/models.py`` imports ``openapi_spec_validator`` at its top (with pydantic and the JSON-schema
-validators under it: ~0.38 s of an engine start of ~2.5 s on this machine), only for ImportRestApi and
-PutRestApi, which a stack deployed from its template never calls. So the module is imported with
-placeholders for ``validate`` and ``OpenAPIValidationError``; the first ``validate`` imports the real package
-and puts both real names into moto's module before validating, so the ``except OpenAPIValidationError`` that
-follows it catches the real error.
-
-8. Each botocore service model is decoded once per engine, not three times. moto decodes a service's model
-when it first answers it (``get_service_model``, a fresh ``Loader`` per call, the result cached), again in
-the boto3 ``Session`` it asks for the service's regions when it first creates its backends
-(``AccountSpecificBackend.get_session``: ``get_available_regions`` reads the model's endpoint prefix, and
-that session's loader keeps the model), and the deployer's clients decode it a third time. Measured on the
-stack's deployment: ~42 MB of decoded JSON held, ~48 MB of the engine's ~160 MB resident, and ~0.1-0.2 s of
-the start. So all three use one loader (``LOADER``, moto's own kind: botocore's data with moto's extras;
-none of the pattern's services has extras of either kind for its service model), whose cache keeps each
-document once. The documents are read, never changed, by botocore and moto alike.
+Installed, with the other patches of moto, from ``jobkit.engine.moto`` (which checks moto's release first).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import requests
 
 from jobkit.client.waiting import WaitTimeout, wait_for
 from jobkit.errors import JobkitError
-from jobkit.processes import descendants, process_table, started_as
+from jobkit.processes import descendants, process_table, signal_group, started_as
 from jobkit.targets.localstack import environment, settings
 from jobkit.targets.localstack.settings import EnginePaths
 from jobkit.ui import Ui
@@ -366,7 +366,7 @@ class HostRuntime:
         try:
             if main is not None:
                 # graceful: LocalStack's shutdown hooks stop DynamoDB Local and kinesis-local themselves
-                _signal_group(main, signal.SIGTERM)
+                signal_group(main, signal.SIGTERM)
                 wait_for(lambda: main in remaining(), lambda up: not up, timeout=timeout, interval=0.1,
                          describe=f"LocalStack (pid {main}) to exit after SIGTERM")
             # what the engine did not stop (or all of it, without a live main process)
@@ -376,7 +376,7 @@ class HostRuntime:
         except WaitTimeout:
             left = remaining()
             if main is not None:
-                _signal_group(main, signal.SIGKILL)
+                signal_group(main, signal.SIGKILL)
             _signal(left, signal.SIGKILL)
             killed = sorted(left)
             try:
@@ -389,11 +389,6 @@ class HostRuntime:
         how = f"SIGKILL after {timeout:g} s for pid(s) {', '.join(map(str, killed))}" if killed else "SIGTERM"
         return DownResult(True, killed, seconds, f"LocalStack (host) stopped in {seconds:.1f} s ({how}); "
                                                  "no process of it remains", count=len(tracked))
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def _signal(pids: Iterable[int], sig: signal.Signals) -> None:

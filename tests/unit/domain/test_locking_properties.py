@@ -1,4 +1,4 @@
-"""Duplicate stream deliveries and racing consumers never lose an update (issue 11, property-based).
+"""Duplicate stream deliveries and racing consumers never lose an update (property-based).
 
 The real locking, processor flow and error-handler flow run as actors against an in-memory store whose
 every step (consistent read, conditional write) waits for its turn, so hypothesis chooses the interleaving
@@ -282,7 +282,7 @@ def assert_nothing_lost(
     *,
     one_result: bool,
 ) -> None:
-    """The properties of issue 11 over the final item, the store's write log and the flows' audit."""
+    """Nothing lost, nothing written twice, over the final item, the store's write log and the flows' audit."""
     written = [a for a in scenario.audit if a.version is not None]
     # version counts the successful conditional writes, one per returned write call, none lost
     assert [version for _, _, version in log] == list(range(1, len(log) + 1))

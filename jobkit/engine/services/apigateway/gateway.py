@@ -187,7 +187,6 @@ class GatewayResult:
     path: str
     status: int
     request_id: str
-    body: str
 
 
 class Gateway:
@@ -215,7 +214,7 @@ class Gateway:
         response.headers["x-amz-apigw-id"] = base64.b64encode(secrets.token_bytes(12)).decode()[:16]
         if self.on_result is not None:
             self.on_result(GatewayResult(api_id, request.method, path.decoded if path else raw_path,
-                                         response.status_code, request_id, response.get_data(as_text=True)))
+                                         response.status_code, request_id))
         return response
 
     # --- the request pipeline ---------------------------------------------------------------------------

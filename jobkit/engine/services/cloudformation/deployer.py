@@ -63,12 +63,6 @@ class StackRegistry:
     def of_type(self, resource_type: str) -> list[DeployedResource]:
         return [r for r in self.resources.values() if r.type == resource_type]
 
-    def by_physical_id(self, physical_id: str) -> DeployedResource | None:
-        for resource in self.resources.values():
-            if physical_id in (resource.physical_id, resource.attributes.get("Arn")):
-                return resource
-        return None
-
 
 def physical_name(stack: str, logical_id: str, limit: int = 64) -> str:
     """CloudFormation's generated names: ``<stack>-<logical id>-<12 random>``, truncated to the limit."""
