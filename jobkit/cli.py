@@ -24,7 +24,8 @@ from rich.text import Text
 from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE
-from jobkit.targets.registry import DEFAULT_TARGET, TARGETS, sandbox
+from jobkit.targets.catalog import DEFAULT_TARGET, TARGET_NAMES
+from jobkit.targets.registry import sandbox
 from jobkit.ui import Ui, plain
 
 if TYPE_CHECKING:
@@ -38,13 +39,13 @@ app.add_typer(failed_app, name="failed-events")
 out = Console(soft_wrap=True)
 ui = Ui()
 
-TargetOption = Annotated[str, typer.Option("--target", "-t", help=f"one of {', '.join(TARGETS)}")]
+TargetOption = Annotated[str, typer.Option("--target", "-t", help=f"one of {', '.join(TARGET_NAMES)}")]
 OutputsOption = Annotated[Path, typer.Option("--outputs", help="the outputs file of the deployment")]
 
 
 def _check_target(target: str) -> str:
-    if target not in TARGETS:
-        raise JobkitError(f"unknown target {target!r}", f"choose one of {', '.join(TARGETS)}")
+    if target not in TARGET_NAMES:
+        raise JobkitError(f"unknown target {target!r}", f"choose one of {', '.join(TARGET_NAMES)}")
     return target
 
 

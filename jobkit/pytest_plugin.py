@@ -24,12 +24,12 @@ from jobkit.client.jobs_api import JobsApi
 from jobkit.client.waiting import wait_for as _wait_for
 from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE
-from jobkit.targets.registry import DEFAULT_TARGET, TARGETS
+from jobkit.targets.catalog import DEFAULT_TARGET, TARGET_NAMES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("jobkit", "jobkit: the deployed job-processing pattern")
-    group.addoption("--target", choices=TARGETS, default=os.environ.get("JOBKIT_TARGET", DEFAULT_TARGET),
+    group.addoption("--target", choices=TARGET_NAMES, default=os.environ.get("JOBKIT_TARGET", DEFAULT_TARGET),
                     help="where the pattern runs (default: $JOBKIT_TARGET or %(default)s)")
     group.addoption("--jobkit-outputs", default=str(OUTPUTS_FILE), help="the deployment's outputs file")
     group.addoption("--jobkit-keep", action="store_true", help="leave a sandbox started by the session running")

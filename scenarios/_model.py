@@ -14,14 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from scenarios._context import ScenarioContext
 
-TARGETS = ("embedded", "localstack", "aws")
-
-#: What each target can do that some scenarios need.
-CAPABILITIES: dict[str, frozenset[str]] = {
-    "embedded": frozenset({"sandbox clock", "iam"}),
-    "localstack": frozenset(),
-    "aws": frozenset({"iam"}),
-}
+from jobkit.targets.catalog import capabilities
 
 
 @dataclass(frozen=True)
@@ -47,7 +40,7 @@ class Scenario:
     long: bool = False
 
     def missing_on(self, target: str) -> frozenset[str]:
-        return self.needs - CAPABILITIES.get(target, frozenset())
+        return self.needs - capabilities(target)
 
 
 class ScenarioFailure(AssertionError):

@@ -14,15 +14,11 @@ import boto3
 
 from jobkit.errors import JobkitError
 from jobkit.files import MiB, MissingFile, parse_json, read_text_file
+from jobkit.targets.catalog import start_hint
 from stack.settings import STACK_NAME
 
 DEFAULT_OUTPUTS = Path("cdk-outputs.json")
 LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # nosec B105  # dummy keys, local only
-START_HINTS = {
-    "localstack": "start it with `jobkit up --target localstack`",
-    "embedded": "start it with `jobkit up` (or `make up`)",
-    "aws": "deploy it with `jobkit deploy --target aws`",
-}
 #: The most of an outputs file jobkit reads: a stack has at most 200 outputs (a CloudFormation quota) of short
 #: names and values, a few KB as cdk writes them; 1 MiB leaves ample room and refuses a wrong file early.
 OUTPUTS_MAX_BYTES = 1 * MiB
@@ -42,7 +38,7 @@ class Deployment:
     @classmethod
     def load(cls, path: Path | str = DEFAULT_OUTPUTS, target: str | None = None) -> Deployment:
         path = Path(path)
-        hint = START_HINTS.get(target or "", "start a sandbox with `jobkit up`")
+        hint = start_hint(target)
         try:
             text = read_text_file(path, what="outputs file", max_bytes=OUTPUTS_MAX_BYTES)
         except MissingFile as exc:
@@ -93,7 +89,7 @@ class Deployment:
         """This deployment if its endpoint answers; else the error that says so and how to start it."""
         if not self.answers():
             raise JobkitError(f"target {self.target} at {self.endpoint_url} is not up",
-                              START_HINTS.get(self.target, f"start it with `jobkit up --target {self.target}`"))
+                              start_hint(self.target))
         return self
 
     def client(self, service: str, session: boto3.Session | None = None) -> Any:

@@ -8,10 +8,10 @@ from typing import Protocol
 
 from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
+from jobkit.targets.catalog import DEFAULT_TARGET, TARGET_NAMES, TARGETS
 from jobkit.ui import Ui
 
-TARGETS = ("embedded", "localstack", "aws")
-DEFAULT_TARGET = "embedded"
+__all__ = ["DEFAULT_TARGET", "TARGETS", "TARGET_NAMES", "Sandbox", "docker_engine_answers", "sandbox"]
 
 
 class Sandbox(Protocol):
@@ -53,4 +53,4 @@ def sandbox(target: str, runtime: str | None = None, time_scale: float | None = 
         return EmbeddedSandbox(time_scale=time_scale)
     if target == "aws":
         raise JobkitError("the aws target is not a sandbox", "use `jobkit deploy --target aws`")
-    raise JobkitError(f"unknown target {target!r}", f"choose one of {', '.join(TARGETS)}")
+    raise JobkitError(f"unknown target {target!r}", f"choose one of {', '.join(TARGET_NAMES)}")
