@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -114,6 +113,3 @@ class Deployment:
         return [f"consumer_{i}" for i in range(1, int(self.outputs.get("Consumers", "2")) + 1)]
 
 
-def write_outputs(path: Path, outputs: dict[str, str]) -> None:
-    """Writes the outputs file in the shape ``cdk deploy --outputs-file`` writes."""
-    path.write_text(json.dumps({STACK_NAME: outputs}, indent=2) + "\n", encoding="utf-8")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 
-from jobkit.client.deployment import Deployment, write_outputs
+from jobkit.client.deployment import Deployment
 from jobkit.deploy.cdk_cli import context_args, run_cdk
+from jobkit.deploy.outputs import write_outputs
 from jobkit.deploy.template import Template
 from jobkit.deploy.verify import verify
 from jobkit.project import OUTPUTS_FILE, STATE_DIR

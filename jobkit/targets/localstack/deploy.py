@@ -15,9 +15,10 @@ from uuid import uuid4
 
 from botocore.exceptions import ClientError
 
-from jobkit.client.deployment import Deployment, write_outputs
+from jobkit.client.deployment import Deployment
 from jobkit.client.waiting import wait_for
 from jobkit.deploy.cdk_cli import context_args, run_cdk
+from jobkit.deploy.outputs import write_outputs
 from jobkit.deploy.template import Template
 from jobkit.deploy.verify import verify
 from jobkit.errors import JobkitError

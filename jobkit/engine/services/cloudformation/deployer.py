@@ -22,7 +22,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from jobkit.client.deployment import write_outputs
+from jobkit.deploy.outputs import write_outputs
 
 STACK_NAME = "JobsStack"
 BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
