@@ -27,6 +27,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine import moto as moto_patches
+from jobkit.engine.core.errors import not_implemented, protocol_of, rest_operation
 from jobkit.engine.core.front_door import FrontDoor, FrontDoorSettings, Refusal, request_limit, too_large
 from jobkit.engine.moto import fast as moto_fast
 from jobkit.engine.services.apigateway.gateway import RAW_HEADERS, refusal, sent_path
@@ -104,9 +105,17 @@ class _Dispatcher(DomainDispatcherApplication):
     on every request; profiled, that was the largest single cost of a DynamoDB call through the engine."""
 
     def __init__(self) -> None:
-        super().__init__(create_backend_app)
+        super().__init__(self._create_app)
         self._modules = frozenset(list_of_moto_modules())
         self._backends: dict[str, Any] = {}
+
+    @staticmethod
+    def _create_app(backend: Any) -> Any:
+        """moto's Flask app for a service, letting its exceptions reach the engine (Flask would answer each with
+        a bare 500 page): an operation moto has not implemented becomes the engine's 501 naming it."""
+        app = create_backend_app(backend)
+        app.config["PROPAGATE_EXCEPTIONS"] = True
+        return app
 
     def get_backend_for_host(self, host: str | None) -> Any:
         if host is None or host == "moto_api" or host in self._modules:
@@ -142,7 +151,12 @@ class EngineApp:
         response = self._route(request, call)
         if response is not None:
             return response(environ, start_response)
-        return self.store(environ, start_response)
+        if call is None:
+            return self.store(environ, start_response)
+        try:
+            return self._stored(call, request, environ, start_response)
+        except NotImplementedError:
+            return not_implemented(call.service, call.action).response(call.service)(environ, start_response)
 
     def store(self, environ: dict[str, Any], start_response: Any) -> Any:
         """moto, the store and control plane: DynamoDB (Streams) calls straight to their handler, the rest
@@ -151,6 +165,26 @@ class EngineApp:
         if handler is not None:
             return moto_fast.dispatch_direct(handler, environ, start_response)
         return self.moto(environ, start_response)
+
+    def _stored(self, call: AwsCall, request: Request, environ: dict[str, Any], start_response: Any) -> Any:
+        """An AWS call answered by moto. A REST service's path that moto routes nowhere is an operation it does
+        not implement: answered 501 naming the operation (from the service's model), not with moto's HTML 404."""
+        if moto_fast.direct_handler(environ) is not None or protocol_of(call.service) != "rest-json":
+            return self.store(environ, start_response)
+        answered: list[Any] = []
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answered[:] = [status, headers]
+            return lambda _data: None
+
+        body = b"".join(self.store(environ, keep))
+        status, headers = answered
+        if status.startswith("404") and any(n.lower() == "content-type" and v.startswith("text/html")
+                                            for n, v in headers):
+            operation = call.action or rest_operation(call.service, request.method, request.path)
+            return not_implemented(call.service, operation).response(call.service)(environ, start_response)
+        start_response(status, headers)
+        return [body]
 
     def _route(self, request: Request, call: AwsCall | None) -> Response | None:
         if request.path == "/_localstack/health":
