@@ -1,21 +1,22 @@
 from __future__ import annotations
 
 import json
-
-import boto3
-from moto import mock_aws
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 from jobkit.engine.core.destinations import Delivery
+from jobkit.engine.core.server import ACCOUNT, REGION
 from jobkit.engine.services.sqs.queues import Queues
 
 
-@mock_aws
-def test_a_delivery_lands_in_the_queue_its_arn_names_with_its_attributes() -> None:
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.create_queue(QueueName="failures")["QueueUrl"]
+def test_a_delivery_lands_in_the_queue_its_arn_names_with_its_attributes(
+        moto_endpoint: Callable[[str], Any]) -> None:
+    # moto's store as the engine keeps it (no mock_aws: its reset would empty the session engine's store too)
+    sqs = moto_endpoint("sqs")
+    url = sqs.create_queue(QueueName=f"failures-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    account = arn.split(":")[4]
-    Queues(account, "us-east-1").deliver(arn, Delivery({"job": "j1"}, attributes={
+    Queues(ACCOUNT, REGION).deliver(arn, Delivery({"job": "j1"}, attributes={
         "kind": {"DataType": "String", "StringValue": "on-failure"}}))
     messages = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
     assert json.loads(messages[0]["Body"]) == {"job": "j1"}
