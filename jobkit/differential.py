@@ -459,15 +459,8 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
         "<account>:<topic>:<uuid>",
         "str:http://localhost.localstack.cloud:4566/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
         "<account>:<topic>:<uuid>", "embedded",
-        "the endpoint host, as above (moto delivers to SQS subscribers; it writes a fixed subscription id, "
-        "which the shape comparison does not see)",
+        "the endpoint host, as above",
         SNS_FORMAT),
-    KnownDifference(
-        "sns_sqs_envelope.SignatureVersion", "str:2", "str:1", "localstack",
-        "SNS signs with SignatureVersion 1 (SHA1) unless the topic's SignatureVersion attribute is 2; moto, "
-        "which delivers to the embedded engine's SQS subscribers, always writes 2. The Lambda event the error "
-        "handler gets says 1 on both",
-        SNS_SIGNATURES),
     KnownDifference(
         "eventbridge_envelope.resources", "array[2]", "array[1]", "undecided",
         "the destination's EventBridge envelope: the embedded engine lists [event bus ARN, function ARN with "

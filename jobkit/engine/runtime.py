@@ -156,7 +156,7 @@ class EmbeddedEngine:
         self.async_invoker = AsyncInvoker(self.lambdas, self.clock, self._send_to_destination,
                                           configs_from_registry(registry, self.lambdas.arn_of),
                                           on_attempt=self._on_async_attempt)
-        self.sns = SnsService(registry, self.async_invoker, self.clock,
+        self.sns = SnsService(registry, self.destinations, self.clock,
                               on_publish=lambda topic, fn, message: hops(
                                   "SNS -> error handler", self._job_of_failure(message),
                                   f"{topic.rsplit(':', 1)[-1]} -> {fn.rsplit(':', 1)[-1]}"))
@@ -167,8 +167,7 @@ class EmbeddedEngine:
         self.mappings.start()
         queues = Queues(ACCOUNT, REGION)
         sns, invoker = self.sns, self.async_invoker
-        self.destinations.register("sns", lambda arn, d: sns.publish(
-            arn, d.body if isinstance(d.body, str) else json.dumps(d.body)))
+        self.destinations.register("sns", sns.deliver)
         self.destinations.register("sqs", queues.deliver)
         self.destinations.register("lambda", lambda arn, d: invoker.submit(
             arn, d.body if isinstance(d.body, dict) else json.loads(d.body)))
@@ -178,6 +177,7 @@ class EmbeddedEngine:
         app.intercept("lambda", "ListEventSourceMappings", self.mappings.intercept_list)
         app.intercept("lambda", "UpdateEventSourceMapping", self.mappings.intercept_update)
         app.intercept("sns", "Publish", self.sns.intercept_publish)
+        app.intercept("sns", "PublishBatch", self.sns.intercept_publish_batch)
         app.intercept("events", "PutEvents", self.events.intercept_put_events)
         app.intercept("events", "StartReplay", self.events.intercept_start_replay)
         app.intercept("events", "DescribeReplay", self.events.intercept_describe_replay)

@@ -14,7 +14,6 @@ import json
 import re
 import secrets
 import string
-import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,9 @@ STACK_NAME = "JobsStack"
 BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 BOOTSTRAP_VERSION = "30"
 _NO_VALUE = object()
+#: the properties of AWS::SNS::Subscription that are subscription attributes ("SetSubscriptionAttributes")
+SUBSCRIPTION_ATTRIBUTES = ("DeliveryPolicy", "FilterPolicyScope", "FilterPolicy", "RawMessageDelivery",
+                           "RedrivePolicy", "SubscriptionRoleArn")
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -69,6 +71,13 @@ def physical_name(stack: str, logical_id: str, limit: int = 64) -> str:
     suffix = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(12))
     head = f"{stack}-{logical_id}"[: limit - 13]
     return f"{head}-{suffix}"
+
+
+def _attribute_text(value: Any) -> str:
+    """A subscription attribute as the SNS API takes it: JSON policies as text, booleans as true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def placeholder_zip() -> bytes:
@@ -442,13 +451,13 @@ class TemplateDeployer:
         return DeployedResource(logical_id, "AWS::SNS::Topic", arn, props, {"TopicArn": arn, "TopicName": name})
 
     def _subscription(self, logical_id: str, props: dict[str, Any]) -> DeployedResource:
-        if props["Protocol"] == "lambda":
-            # moto would invoke the function itself (in Docker): jobkit's compute plane delivers instead
-            arn = f"{props['TopicArn']}:{uuid.uuid4()}"  # AWS subscription ARNs end in a UUID
-        else:
-            arn = self.clients("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"],
-                                                Endpoint=props["Endpoint"], ReturnSubscriptionArn=True)[
-                "SubscriptionArn"]
+        """Subscribed in moto with its attributes, like a runtime Subscribe: the compute plane reads every
+        subscription from moto when a message is published ("AWS::SNS::Subscription": FilterPolicy,
+        FilterPolicyScope, RawMessageDelivery, DeliveryPolicy, RedrivePolicy, SubscriptionRoleArn)."""
+        attributes = {name: _attribute_text(props[name]) for name in SUBSCRIPTION_ATTRIBUTES if name in props}
+        arn = self.clients("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"],
+                                            Endpoint=props["Endpoint"], Attributes=attributes,
+                                            ReturnSubscriptionArn=True)["SubscriptionArn"]
         return DeployedResource(logical_id, "AWS::SNS::Subscription", arn, props, {"Arn": arn})
 
     def _log_group(self, logical_id: str, props: dict[str, Any]) -> DeployedResource:

@@ -1,14 +1,23 @@
-"""SNS in the engine: moto keeps topics and non-Lambda subscribers; Lambda subscriptions (from the template)
-are delivered here, as asynchronous invocations with the documented SNS event.
+"""SNS in the engine: moto keeps topics and subscriptions (Subscribe, Unsubscribe, their attributes: the
+control plane, at runtime or from the template alike); the compute plane publishes. Each Publish reads the
+topic's subscriptions from moto as they are at that moment, applies each one's filter policy
+(``filter_policy``), and delivers to ``sqs`` and ``lambda`` endpoints through the engine's routing table
+(``Destinations``): an SQS queue gets the notification JSON, or with ``RawMessageDelivery`` the message and
+its attributes as they were published; a function is invoked asynchronously with the SNS event, so its event
+invoke config (retries, destinations) applies ("Invoking Lambda functions with Amazon SNS notifications",
+https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html). Shapes: ``messages``.
 
-Event shape: "Invoking Lambda functions with Amazon SNS notifications"
-(https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html); SNS invokes Lambda asynchronously, so the
-function's event invoke config (retries, destinations) applies.
+Exactly one delivery per subscription: moto's own ``Topic.publish`` would also send to SQS queues (and hand
+Lambda endpoints to moto's Lambda, which runs them in Docker), so the engine never calls it for a standard
+topic; it hands moto only the protocols it does not deliver itself (HTTP/S, email, ...), one subscription at
+a time. FIFO topics, SMS and mobile endpoints stay moto's, whole.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import base64
+import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -19,69 +28,250 @@ from moto.backends import get_backend
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.core.server import AwsCall
 from jobkit.engine.services.cloudformation.deployer import StackRegistry
-from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker
+from jobkit.engine.services.sns import filter_policy
+from jobkit.engine.services.sns.messages import (
+    MAX_MESSAGE_BYTES,
+    MAX_RAW_SQS_ATTRIBUTES,
+    Notification,
+    SnsError,
+    attributes_from_form,
+    attributes_size,
+    check_message,
+    invalid,
+    lambda_event,
+    message_attribute,
+    notification_json,
+    sqs_attributes,
+)
 
-
-def sns_event(topic_arn: str, subscription_arn: str, message_id: str, message: str, subject: str | None,
-              timestamp: float, region: str) -> dict[str, Any]:
-    return {"Records": [{
-        "EventSource": "aws:sns",
-        "EventVersion": "1.0",
-        "EventSubscriptionArn": subscription_arn,
-        "Sns": {
-            "Type": "Notification",
-            "MessageId": message_id,
-            "TopicArn": topic_arn,
-            "Subject": subject,
-            "Message": message,
-            "Timestamp": dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-            + f"{int(timestamp * 1000) % 1000:03d}Z",
-            "SignatureVersion": "1",
-            "Signature": "EXAMPLE",
-            "SigningCertUrl": f"https://sns.{region}.amazonaws.com/SimpleNotificationService-0000000000000000.pem",
-            "UnsubscribeUrl": f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
-            + subscription_arn,
-            "MessageAttributes": {},
-        },
-    }]}
+LOG = logging.getLogger(__name__)
+#: the protocols whose deliveries the engine makes; moto makes the others
+ENGINE_PROTOCOLS = ("sqs", "lambda")
+#: "PublishBatch" (https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html): at most 10 entries
+MAX_BATCH = 10
+_XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
 
 
 class SnsService:
-    """Publishes to a topic: moto for its own subscribers, the compute plane for Lambda subscriptions."""
+    """Publishes to topics; delivers to their SQS and Lambda subscriptions."""
 
-    def __init__(self, registry: StackRegistry, async_invoker: AsyncInvoker, clock: SandboxClock,
+    def __init__(self, registry: StackRegistry, destinations: Destinations, clock: SandboxClock,
                  on_publish: Callable[[str, str, str], None] | None = None) -> None:
         self.account = registry.account
         self.region = registry.region
-        self.async_invoker = async_invoker
+        self.destinations = destinations
         self.clock = clock
         self.on_publish = on_publish  # (topic arn, subscription's function arn, message) for the hop log
-        self.lambda_subscriptions: dict[str, list[tuple[str, str]]] = {}
-        for resource in registry.of_type("AWS::SNS::Subscription"):
-            props = resource.properties
-            if props["Protocol"] == "lambda":
-                self.lambda_subscriptions.setdefault(props["TopicArn"], []).append(
-                    (resource.physical_id, props["Endpoint"]))
 
-    def publish(self, topic_arn: str, message: str, subject: str | None = None) -> str:
-        backend = get_backend("sns")[self.account][self.region]
-        message_id: str = backend.publish(message, arn=topic_arn, subject=subject)
-        for subscription_arn, function_arn in self.lambda_subscriptions.get(topic_arn, []):
-            if self.on_publish is not None:
-                self.on_publish(topic_arn, function_arn, message)
-            event = sns_event(topic_arn, subscription_arn, message_id, message, subject, time.time(),
-                              self.region)
-            self.async_invoker.submit(function_arn, event)
-        return message_id
+    # --- publishing ---------------------------------------------------------------------------------------
+    def publish(self, topic_arn: str, message: str, subject: str | None = None,
+                attributes: dict[str, dict[str, str]] | None = None, structure: str | None = None) -> str:
+        """Publishes to a topic, as the Publish action does; returns the message id. SnsError if SNS would
+        refuse it (the topic unknown, the message too long, ...)."""
+        topic = self._topic(topic_arn)
+        attributes = attributes or {}
+        if _is_fifo(topic):
+            return str(self._backend(topic_arn).publish(message, arn=topic_arn, subject=subject,
+                                                        message_attributes=attributes, message_structure=structure))
+        per_protocol = check_message(message, subject, structure)
+        if len(message.encode()) + attributes_size(attributes) > MAX_MESSAGE_BYTES:
+            raise invalid("Message too long")
+        notification = Notification(topic_arn, str(uuid.uuid4()), message, subject or None, attributes,
+                                    per_protocol, time.time())
+        # moto's record of what was published, which moto's own users read (``sent_notifications``)
+        topic.sent_notifications.append((notification.message_id, message, subject, attributes, None))
+        for subscription in self.subscriptions(topic_arn):
+            self._offer(subscription, notification, structure)
+        return notification.message_id
 
-    def intercept_publish(self, request: Request, call: AwsCall) -> Response:
-        """The Publish action over HTTP (query protocol), so callers' messages reach Lambda subscribers too."""
-        form = call.form()
-        topic_arn = form.get("TopicArn") or form.get("TargetArn", "")
-        message_id = self.publish(topic_arn, form.get("Message", ""), form.get("Subject"))
-        body = (f'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>'
-                f"{escape(message_id)}</MessageId></PublishResult><ResponseMetadata><RequestId>{uuid.uuid4()}"
-                "</RequestId></ResponseMetadata></PublishResponse>")
-        return Response(body, content_type="text/xml")
+    def deliver(self, topic_arn: str, delivery: Delivery) -> str:
+        """A record handed on to a topic (an on-failure or asynchronous destination, a rule's target): published
+        as its JSON, or as is if it is text; its attributes in the shape Publish takes them."""
+        body = delivery.body if isinstance(delivery.body, str) else json.dumps(delivery.body)
+        attributes = {name: message_attribute(name, value.get("DataType"), value.get("StringValue"),
+                                              _base64(value.get("BinaryValue")))
+                      for name, value in delivery.attributes.items()}
+        return self.publish(topic_arn, body, attributes=attributes)
+
+    def subscriptions(self, topic_arn: str) -> list[Any]:
+        """The topic's subscriptions in moto now: the template's and those made at runtime alike."""
+        backend = self._backend(topic_arn)
+        return [s for s in tuple(backend.subscriptions.values()) if s.topic.arn == topic_arn]
+
+    def _offer(self, subscription: Any, notification: Notification, structure: str | None) -> None:
+        """One subscription's delivery, if its filter policy takes the message. A failed delivery is logged and
+        leaves the other subscriptions (and the Publish) untouched, as in SNS."""
+        protocol = subscription.protocol
+        try:
+            if protocol not in ENGINE_PROTOCOLS:
+                subscription.publish(notification.message, notification.message_id, subject=notification.subject,
+                                     message_attributes=notification.attributes or None,
+                                     message_structure=structure)
+                return
+            attributes = subscription.attributes
+            if not filter_policy.accepts(attributes.get("FilterPolicy") or None,
+                                         attributes.get("FilterPolicyScope"), notification.attributes,
+                                         notification.message_for(protocol)):
+                return
+            if protocol == "lambda":
+                self._to_lambda(subscription, notification)
+            else:
+                self._to_sqs(subscription, notification)
+        except Exception as exc:  # one endpoint's failure is its own (SNS logs it, moves on)
+            LOG.warning("SNS could not deliver %s to %s (%s): %s", notification.message_id,
+                        subscription.endpoint, protocol, exc)
+
+    def _to_lambda(self, subscription: Any, notification: Notification) -> None:
+        if self.on_publish is not None:
+            self.on_publish(notification.topic_arn, subscription.endpoint, notification.message_for("lambda"))
+        event = lambda_event(notification, subscription.arn, self._region_of(notification.topic_arn))
+        self.destinations.send(subscription.endpoint, Delivery(event))
+
+    def _to_sqs(self, subscription: Any, notification: Notification) -> None:
+        if _is_true(subscription.attributes.get("RawMessageDelivery")):
+            if len(notification.attributes) > MAX_RAW_SQS_ATTRIBUTES:
+                raise ValueError(f"raw delivery to SQS carries at most {MAX_RAW_SQS_ATTRIBUTES} message "
+                                 "attributes; the message is discarded for this subscription")
+            self.destinations.send(subscription.endpoint, Delivery(notification.message_for("sqs"),
+                                                                   attributes=sqs_attributes(notification.attributes)))
+            return
+        document = notification_json(notification, subscription.arn, self._region_of(notification.topic_arn), "sqs")
+        self.destinations.send(subscription.endpoint, Delivery(document))
+
+    # --- the HTTP actions ---------------------------------------------------------------------------------
+    def intercept_publish(self, request: Request, call: AwsCall) -> Response | None:
+        """Publish (query protocol) to a topic; to a phone number or a mobile endpoint it stays moto's."""
+        form = _form(call)
+        if form is None:
+            return error_response(invalid("the request body is not UTF-8 form data"))
+        target = form.get("TopicArn") or form.get("TargetArn", "")
+        if "PhoneNumber" in form or not self._is_topic(target) or self._is_fifo_topic(target):
+            return None
+        try:
+            attributes = attributes_from_form(form)
+            message_id = self.publish(target, form.get("Message", ""), form.get("Subject"), attributes,
+                                      form.get("MessageStructure"))
+        except SnsError as exc:
+            return error_response(exc)
+        return _answer("Publish", f"<MessageId>{escape(message_id)}</MessageId>")
+
+    def intercept_publish_batch(self, request: Request, call: AwsCall) -> Response | None:
+        """PublishBatch: each entry published as Publish would; an entry SNS refuses is listed as failed."""
+        form = _form(call)
+        if form is None:
+            return error_response(invalid("the request body is not UTF-8 form data"))
+        topic_arn = form.get("TopicArn", "")
+        if not self._is_topic(topic_arn) or self._is_fifo_topic(topic_arn):
+            return None
+        try:
+            self._topic(topic_arn)
+            entries = _batch_entries(form)
+        except SnsError as exc:
+            return error_response(exc)
+        successful, failed = [], []
+        for entry in entries:
+            entry_id = entry.get("Id", "")
+            try:
+                attributes = attributes_from_form(entry)
+                message_id = self.publish(topic_arn, entry.get("Message", ""), entry.get("Subject"), attributes,
+                                          entry.get("MessageStructure"))
+                successful.append(f"<member><Id>{escape(entry_id)}</Id><MessageId>{escape(message_id)}</MessageId>"
+                                  "</member>")
+            except SnsError as exc:
+                failed.append(f"<member><Id>{escape(entry_id)}</Id><Code>{escape(exc.code)}</Code><Message>"
+                              f"{escape(exc.message)}</Message><SenderFault>true</SenderFault></member>")
+        return _answer("PublishBatch", f"<Successful>{''.join(successful)}</Successful>"
+                                       f"<Failed>{''.join(failed)}</Failed>")
+
+    # --- moto's store -------------------------------------------------------------------------------------
+    def _backend(self, arn: str) -> Any:
+        region, account = self._region_of(arn), self._account_of(arn)
+        return get_backend("sns")[account][region]
+
+    def _topic(self, topic_arn: str) -> Any:
+        topic = self._backend(topic_arn).topics.get(topic_arn) if self._is_topic(topic_arn) else None
+        if topic is None:
+            raise SnsError("NotFound", "Topic does not exist", 404)
+        return topic
+
+    def _is_fifo_topic(self, arn: str) -> bool:
+        topic = self._backend(arn).topics.get(arn)
+        return topic is not None and _is_fifo(topic)
+
+    def _region_of(self, arn: str) -> str:
+        parts = arn.split(":")
+        return parts[3] if len(parts) > 5 and parts[3] else self.region
+
+    def _account_of(self, arn: str) -> str:
+        parts = arn.split(":")
+        return parts[4] if len(parts) > 5 and parts[4] else self.account
+
+    @staticmethod
+    def _is_topic(arn: str) -> bool:
+        """A topic ARN (``arn:aws:sns:region:account:name``), not a mobile endpoint's (``...:endpoint/...``)."""
+        parts = arn.split(":")
+        return len(parts) == 6 and parts[0] == "arn" and parts[2] == "sns" and "/" not in parts[5]
+
+
+def _form(call: AwsCall) -> dict[str, str] | None:
+    try:
+        return call.form()
+    except UnicodeDecodeError:
+        return None
+
+
+def _batch_entries(form: dict[str, str]) -> list[dict[str, str]]:
+    """The ``PublishBatchRequestEntries.member.N.*`` fields, one dict per entry in order; SnsError for a batch
+    SNS refuses whole (empty, more than 10 entries, ids repeated or not as SNS spells them)."""
+    head = "PublishBatchRequestEntries.member."
+    members: dict[str, dict[str, str]] = {}
+    for key, value in form.items():
+        if key.startswith(head):
+            index, _, name = key[len(head):].partition(".")
+            members.setdefault(index, {})[name] = value
+    entries = [members[index] for index in sorted(members, key=lambda i: (len(i), i))]
+    if not entries:
+        raise SnsError("EmptyBatchRequest", "The batch request doesn't contain any entries.")
+    if len(entries) > MAX_BATCH:
+        raise SnsError("TooManyEntriesInBatchRequest",
+                       f"The batch request contains more entries than permissible ({MAX_BATCH}).")
+    ids = [entry.get("Id", "") for entry in entries]
+    if any(not entry_id or len(entry_id) > 80 or not all(c.isalnum() or c in "-_" for c in entry_id)
+           for entry_id in ids):
+        raise SnsError("InvalidBatchEntryId", "The Id of a batch entry in a batch request doesn't abide by the "
+                                              "specification (up to 80 letters, digits, hyphens, underscores).")
+    if len(set(ids)) != len(ids):
+        raise SnsError("BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same Id.")
+    if sum(len(entry.get("Message", "").encode()) for entry in entries) > MAX_MESSAGE_BYTES:
+        raise SnsError("BatchRequestTooLong", "The length of all the messages put together is more than the limit.")
+    return entries
+
+
+def error_response(error: SnsError) -> Response:
+    """An SNS error in the query protocol's shape (botocore reads ``Code`` and ``Message``)."""
+    body = (f'<ErrorResponse xmlns="{_XMLNS}"><Error><Type>Sender</Type><Code>{escape(error.code)}</Code>'
+            f"<Message>{escape(error.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+    return Response(body, status=error.status, content_type="text/xml")
+
+
+def _answer(action: str, result: str) -> Response:
+    body = (f'<{action}Response xmlns="{_XMLNS}"><{action}Result>{result}</{action}Result><ResponseMetadata>'
+            f"<RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>")
+    return Response(body, content_type="text/xml")
+
+
+def _base64(value: bytes | str | None) -> str | None:
+    """A BinaryValue as Publish's query form carries it (base64)."""
+    return base64.b64encode(value).decode() if isinstance(value, bytes) else value
+
+
+def _is_fifo(topic: Any) -> bool:
+    return _is_true(getattr(topic, "fifo_topic", False))
+
+
+def _is_true(value: Any) -> bool:
+    """moto keeps ``RawMessageDelivery`` as a boolean; a string is read as SNS reads it."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")

@@ -85,6 +85,33 @@ def test_conditions_skip_resources(tmp_path: Path, moto_endpoint) -> None:
     assert set(registry.resources) == {"U"}
 
 
+def test_subscriptions_are_subscribed_in_moto_with_their_attributes(tmp_path: Path, moto_endpoint) -> None:
+    """The compute plane reads subscriptions from moto at each Publish: the template's must be there, filter
+    policy and raw delivery included, like a runtime Subscribe's."""
+    function = "arn:aws:lambda:us-east-1:000000000000:function:handler"
+    queue = "arn:aws:sqs:us-east-1:000000000000:inbox"
+    out = _write_template(tmp_path / "cdk.out", {
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "deployed-subscriptions"}},
+        "ToFunction": {"Type": "AWS::SNS::Subscription", "Properties": {
+            "TopicArn": {"Ref": "Topic"}, "Protocol": "lambda", "Endpoint": function,
+            "FilterPolicyScope": "MessageBody", "FilterPolicy": {"order": {"status": ["paid"]}}}},
+        "ToQueue": {"Type": "AWS::SNS::Subscription", "Properties": {
+            "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs", "Endpoint": queue, "RawMessageDelivery": True}},
+    })
+    registry = TemplateDeployer(out, moto_endpoint, account="000000000000", region="us-east-1").deploy()
+    sns = moto_endpoint("sns")
+    topic = registry.resources["Topic"].physical_id
+    listed = {s["Endpoint"]: s["SubscriptionArn"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)[
+        "Subscriptions"]}
+    assert listed == {function: registry.resources["ToFunction"].physical_id,
+                      queue: registry.resources["ToQueue"].physical_id}
+    to_function = sns.get_subscription_attributes(SubscriptionArn=listed[function])["Attributes"]
+    assert json.loads(to_function["FilterPolicy"]) == {"order": {"status": ["paid"]}}
+    assert to_function["FilterPolicyScope"] == "MessageBody"
+    assert sns.get_subscription_attributes(SubscriptionArn=listed[queue])["Attributes"]["RawMessageDelivery"] == \
+        "true"
+
+
 def test_synthesized_stack_is_deployed_with_outputs(engine: EmbeddedEngine, deployment: Deployment) -> None:
     registry = engine.registry
     assert registry is not None
