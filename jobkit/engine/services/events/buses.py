@@ -111,6 +111,7 @@ class EventsService:
         self.replays: dict[str, Replay] = {}
         self._lock = threading.Lock()
         self._hops = threading.local()  # buses an event has crossed on this thread
+        self._backends = get_backend("events")
         destinations.register("logs", targets.LogGroups(account, region).deliver)
 
     def interceptors(self) -> dict[str, Interceptor]:
@@ -121,7 +122,11 @@ class EventsService:
                 "DescribeArchive": self.intercept_describe_archive}
 
     def _backend(self) -> Any:
-        return get_backend("events")[self.account][self.region]
+        """moto's events backend, looked up on every event (a moto reset replaces it) through the plain dicts
+        under moto's own lookup, whose check of the account on each call costs as much as reading the rules."""
+        regions = dict.get(self._backends, self.account)
+        backend = dict.get(regions, self.region) if regions is not None else None
+        return backend if backend is not None else self._backends[self.account][self.region]
 
     def _bus(self, name_or_arn: str, backend: Any = None) -> Any:
         """moto's bus of that name or ARN."""
@@ -222,7 +227,7 @@ class EventsService:
         arn = str(target.get("Arn", ""))
         service = service_of(arn)
         try:
-            body = targets.payload(target, event, rule.arn, rule.name)
+            body = targets.payload(target, event, rule.arn, rule.name) if targets.shapes(target) else event
             if service == "events" and body is not event:  # a shaped input becomes the forwarded event's detail
                 body = {**event, "detail": json.loads(body) if isinstance(body, str) else body}
             self._hop(f"rule -> {service}", _short(arn), event)

@@ -73,6 +73,11 @@ def _undeliverable(arn: str, destinations: Destinations) -> str:
 
 
 # --- input ---------------------------------------------------------------------------------------------------
+def shapes(target: dict[str, Any]) -> bool:
+    """Whether the target configures its input (else it receives the event as it is)."""
+    return any(target.get(key) is not None for key in _INPUTS)
+
+
 def payload(target: dict[str, Any], event: dict[str, Any], rule_arn: str, rule_name: str) -> dict[str, Any] | str:
     """What ``target`` receives for ``event``: a document (the event itself when the target configures no input,
     or the object its InputPath names), else JSON text."""
