@@ -113,6 +113,8 @@ class EventsService:
         self._hops = threading.local()  # buses an event has crossed on this thread
         self._backends = get_backend("events")
         destinations.register("logs", targets.LogGroups(account, region).deliver)
+        for archive in list(self._backend().archives.values()):  # the deployed ones are there before any event
+            self._store(archive)
 
     def interceptors(self) -> dict[str, Interceptor]:
         """The EventBridge actions the engine serves itself, by action name."""

@@ -75,6 +75,7 @@ def failure(events: EventsService, n: int) -> dict[str, Any]:
 
 def test_envelope_rules_and_archive(backend) -> None:
     events, recorder = service(backend)
+    assert events.archives[ARCHIVE_ARN]["events"] == []  # an archive that exists at the start is known at once
     event = failure(events, 1)
     assert set(event) == {"version", "id", "detail-type", "source", "account", "time", "region", "resources",
                           "detail"}
