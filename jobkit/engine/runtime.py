@@ -160,7 +160,7 @@ class EmbeddedEngine:
                               on_publish=lambda topic, fn, message: hops(
                                   "SNS -> error handler", self._job_of_failure(message),
                                   f"{topic.rsplit(':', 1)[-1]} -> {fn.rsplit(':', 1)[-1]}"))
-        self.events = EventsService(registry, self.async_invoker, self.clock, on_event=self._on_bus_event)
+        self.events = EventsService(ACCOUNT, REGION, self.destinations, on_event=self._on_bus_event)
         self.mappings = StreamMappings(mappings_from_registry(registry), invoker=self.lambdas, clock=self.clock,
                                        send_failure=self._send_on_failure, account=ACCOUNT, region=REGION,
                                        on_outcome=self._on_mapping_outcome, on_record=self._on_stream_record)
@@ -171,17 +171,15 @@ class EmbeddedEngine:
         self.destinations.register("sqs", queues.deliver)
         self.destinations.register("lambda", lambda arn, d: invoker.submit(
             arn, d.body if isinstance(d.body, dict) else json.loads(d.body)))
-        self.destinations.register("events", self._deliver_to_bus)
+        self.destinations.register("events", self.events.deliver)
         app.intercept("lambda", "Invoke", self._invoke_http)
         app.intercept("lambda", "GetEventSourceMapping", self.mappings.intercept_get)
         app.intercept("lambda", "ListEventSourceMappings", self.mappings.intercept_list)
         app.intercept("lambda", "UpdateEventSourceMapping", self.mappings.intercept_update)
         app.intercept("sns", "Publish", self.sns.intercept_publish)
         app.intercept("sns", "PublishBatch", self.sns.intercept_publish_batch)
-        app.intercept("events", "PutEvents", self.events.intercept_put_events)
-        app.intercept("events", "StartReplay", self.events.intercept_start_replay)
-        app.intercept("events", "DescribeReplay", self.events.intercept_describe_replay)
-        app.intercept("events", "DescribeArchive", self.events.intercept_describe_archive)
+        for action, handler in self.events.interceptors().items():
+            app.intercept("events", action, handler)
         app.routes["/_jobkit/clock"] = self._clock_http
 
     # --- destinations -----------------------------------------------------------------------------------
@@ -193,17 +191,6 @@ class EmbeddedEngine:
 
     def _send_to_destination(self, destination: str, record: dict[str, Any], detail_type: str) -> None:
         self.destinations.send(destination, Delivery(record, detail_type=detail_type))
-
-    def _deliver_to_bus(self, destination: str, delivery: Delivery) -> None:
-        """A Lambda destination record on a bus, in the envelope Lambda writes ("Capturing records of Lambda
-        asynchronous invocations": source ``lambda``, the record as ``detail``)."""
-        assert self.events is not None
-        bus = self.events._bus(destination)
-        record = delivery.body if isinstance(delivery.body, dict) else json.loads(delivery.body)
-        function_arn = str(record.get("requestContext", {}).get("functionArn", ""))
-        event = self.events.envelope({"Source": "lambda", "DetailType": delivery.detail_type, "Detail": record,
-                                      "Resources": [bus.arn, function_arn]}, bus)
-        self.events.put_event(bus.name, event)
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
     def _invoke_http(self, request: Request, call: AwsCall) -> Response:

@@ -1,13 +1,25 @@
-"""EventBridge's data plane in the engine: put events, rules with Lambda and CloudWatch Logs targets, the
-archive and replay. moto keeps buses, rules and archives as resources (control plane); events flow here.
+"""EventBridge's data plane in the engine: put events, rules and their targets, archives and replays.
+
+moto is the control plane: it keeps the buses, rules (with their state and targets) and archives, whether the
+template deployed them or a caller created them at run time (CreateEventBus, PutRule, PutTargets, EnableRule,
+DisableRule, RemoveTargets, DeleteRule, CreateArchive, ...). Each event reads them there as it is delivered, so
+what a caller changes applies to the next event, and template rules and run-time rules behave alike.
 
 - Event envelope and matching: "Amazon EventBridge events" and "event patterns"
   (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html), matching in
-  ``jobkit.engine.services.events.patterns``. EventBridge invokes Lambda targets asynchronously.
+  ``jobkit.engine.services.events.patterns``. Only ENABLED rules with an event pattern deliver (a schedule rule
+  has none). Targets and their input: ``jobkit.engine.services.events.targets``; each target is handed on
+  through the engine's ``Destinations`` (EventBridge invokes Lambda targets asynchronously).
 - Archive and replay: "Archiving and replaying events"
   (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-archive.html): an archive keeps the events of its
-  source bus that match its pattern; StartReplay re-sends those whose time lies in [EventStartTime,
-  EventEndTime] to the destination bus's rules (optionally FilterArns), each with ``replay-name`` set.
+  source bus that match its pattern (not replayed ones); StartReplay re-sends those whose time lies in
+  [EventStartTime, EventEndTime] to the rules of the archive's own bus ("ReplayDestination": "You can replay
+  events only to the event bus specified to create the archive",
+  https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ReplayDestination.html), optionally only to
+  FilterArns, each with ``replay-name`` set. ListReplays and CancelReplay answer as the API reference says
+  (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ListReplays.html,
+  https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_CancelReplay.html): a replay can be cancelled
+  while STARTING or RUNNING, then is CANCELLING until it stops, then CANCELLED.
 """
 
 from __future__ import annotations
@@ -24,11 +36,25 @@ from typing import Any
 from moto.backends import get_backend
 from werkzeug.wrappers import Request, Response
 
-from jobkit.engine.core.clock import SandboxClock
-from jobkit.engine.core.server import AwsCall, json_response
-from jobkit.engine.services.cloudformation.deployer import StackRegistry
-from jobkit.engine.services.events import patterns
-from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker
+from jobkit.engine.core.destinations import Delivery, Destinations, service_of
+from jobkit.engine.core.server import AwsCall, Interceptor, json_response
+from jobkit.engine.services.events import patterns, targets
+
+REPLAY_STATES = ("STARTING", "RUNNING", "CANCELLING", "COMPLETED", "CANCELLED", "FAILED")
+#: who manages the rule moto creates behind each archive; the archive itself is served here, not that rule
+_ARCHIVE_RULE_OWNER = "prod.vhs.events.aws.internal"
+#: a rule whose target is a bus that leads back to it would hand one event on for ever: stop after this many buses
+MAX_BUS_HOPS = 8
+_LIST_LIMIT = 100  # ListReplays' maximum Limit
+
+
+class EventsError(Exception):
+    """An error the API answers with (``__type`` and message)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass
@@ -45,19 +71,13 @@ class Replay:
     start: float
     end: float
     filter_arns: list[str]
+    description: str = ""
     state: str = "STARTING"
     started: float = 0.0
     ended: float | None = None
     last_replayed: float | None = None
     reason: str = ""
-
-
-@dataclass
-class Bus:
-    name: str
-    arn: str
-    rules: list[dict[str, Any]] = field(default_factory=list)  # {"name", "arn", "pattern", "targets", "state"}
-    archives: list[str] = field(default_factory=list)
+    events: list[Archived] = field(default_factory=list, repr=False)
 
 
 def _epoch(value: Any) -> float:
@@ -66,45 +86,65 @@ def _epoch(value: Any) -> float:
     return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
-class EventsService:
-    """Buses from the template (and the default bus), their rules, archives and replays."""
+def _bus_name(name_or_arn: str) -> str:
+    return name_or_arn.rsplit("/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
 
-    def __init__(self, registry: StackRegistry, async_invoker: AsyncInvoker, clock: SandboxClock,
+
+def _short(arn: str) -> str:
+    """A target's name for the hop log: the function, queue, topic, log group or bus."""
+    if ":log-group:" in arn:
+        return arn.split(":log-group:", 1)[1].removesuffix(":*")
+    return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+
+
+class EventsService:
+    """Puts events on the buses moto keeps, delivers them to their rules' targets, archives and replays them."""
+
+    def __init__(self, account: str, region: str, destinations: Destinations,
                  on_event: Callable[[str, str, dict[str, Any]], None] | None = None) -> None:
-        self.account = registry.account
-        self.region = registry.region
-        self.async_invoker = async_invoker
-        self.clock = clock
+        """Registers the CloudWatch Logs deliverer on ``destinations`` (the other services register their own)."""
+        self.account = account
+        self.region = region
+        self.destinations = destinations
         self.on_event = on_event  # (hop, where, event) for the hop log
-        self.buses: dict[str, Bus] = {}
-        self.archives: dict[str, dict[str, Any]] = {}  # arn -> {"name", "bus", "pattern", "events"}
+        self.archives: dict[str, dict[str, Any]] = {}  # archive ARN -> {"name", "uuid", "events": [Archived]}
         self.replays: dict[str, Replay] = {}
         self._lock = threading.Lock()
-        default_arn = f"arn:aws:events:{self.region}:{self.account}:event-bus/default"
-        self.buses["default"] = Bus("default", default_arn)
-        for bus in registry.of_type("AWS::Events::EventBus"):
-            self.buses[bus.physical_id] = Bus(bus.physical_id, bus.attributes["Arn"])
-        for archive in registry.of_type("AWS::Events::Archive"):
-            source = self._bus(archive.properties["SourceArn"])
-            source.archives.append(archive.attributes["Arn"])
-            self.archives[archive.attributes["Arn"]] = {"name": archive.physical_id, "bus": source.name,
-                                                        "pattern": archive.properties.get("EventPattern"),
-                                                        "events": []}
-        for rule in registry.of_type("AWS::Events::Rule"):
-            props = rule.properties
-            self._bus(props.get("EventBusName", "default")).rules.append({
-                "name": rule.attributes["Name"], "arn": rule.attributes["Arn"],
-                "pattern": props.get("EventPattern"), "targets": props.get("Targets", []),
-                "state": props.get("State", "ENABLED")})
+        self._hops = threading.local()  # buses an event has crossed on this thread
+        self._backends = get_backend("events")
+        destinations.register("logs", targets.LogGroups(account, region).deliver)
+        for archive in list(self._backend().archives.values()):  # the deployed ones are there before any event
+            self._store(archive)
 
-    def _bus(self, name_or_arn: str) -> Bus:
-        name = name_or_arn.rsplit("/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
-        if name not in self.buses:
-            raise KeyError(f"Event bus {name} does not exist.")
-        return self.buses[name]
+    def interceptors(self) -> dict[str, Interceptor]:
+        """The EventBridge actions the engine serves itself, by action name."""
+        return {"PutEvents": self.intercept_put_events, "PutTargets": self.intercept_put_targets,
+                "StartReplay": self.intercept_start_replay, "DescribeReplay": self.intercept_describe_replay,
+                "ListReplays": self.intercept_list_replays, "CancelReplay": self.intercept_cancel_replay,
+                "DescribeArchive": self.intercept_describe_archive}
+
+    def _backend(self) -> Any:
+        """moto's events backend, looked up on every event (a moto reset replaces it) through the plain dicts
+        under moto's own lookup, whose check of the account on each call costs as much as reading the rules."""
+        regions = dict.get(self._backends, self.account)
+        backend = dict.get(regions, self.region) if regions is not None else None
+        return backend if backend is not None else self._backends[self.account][self.region]
+
+    def _bus(self, name_or_arn: str, backend: Any = None) -> Any:
+        """moto's bus of that name or ARN."""
+        name = _bus_name(name_or_arn)
+        bus = (backend or self._backend()).event_buses.get(name)
+        if bus is None:
+            raise EventsError("ResourceNotFoundException", f"Event bus {name} does not exist.")
+        return bus
+
+    def _hop(self, hop: str, where: str, event: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(hop, where, event)
 
     # --- put events -----------------------------------------------------------------------------------
-    def envelope(self, entry: dict[str, Any], bus: Bus) -> dict[str, Any]:
+    def envelope(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """The event EventBridge makes of a PutEvents entry; ValueError if its Detail is not JSON."""
         now = time.time()  # a caller's replay window is wall-clock time (see jobkit.engine.core.clock)
         detail = entry.get("Detail", "{}")
         return {
@@ -116,55 +156,108 @@ class EventsService:
         }
 
     def put_event(self, bus_name: str, event: dict[str, Any]) -> str:
-        """Delivers one enveloped event on a bus: archives, then matching rules' targets."""
-        bus = self._bus(bus_name)
-        if self.on_event is not None:
-            self.on_event("bus", bus.name, event)
-        for archive_arn in bus.archives:
-            archive = self.archives[archive_arn]
-            if archive["pattern"] is None or patterns.matches(archive["pattern"], event):
-                with self._lock:
-                    archive["events"].append(Archived(_epoch(event["time"]), event))
-                if self.on_event is not None:
-                    self.on_event("archive", archive["name"], event)
-        self._deliver(bus, event, None)
+        """Delivers one enveloped event on a bus: its archives, then its matching rules' targets."""
+        backend = self._backend()
+        bus = self._bus(bus_name, backend)
+        crossed = getattr(self._hops, "crossed", 0)
+        if crossed >= MAX_BUS_HOPS:
+            self._hop("target failed", f"{bus.name}: dropped after crossing {crossed} buses (a loop of rules)", event)
+            return str(event["id"])
+        self._hops.crossed = crossed + 1
+        try:
+            self._hop("bus", bus.name, event)
+            if "replay-name" not in event:  # replayed events are not archived again
+                self._archive(backend, bus.name, event)
+            self._deliver(bus, event, None)
+        finally:
+            self._hops.crossed = crossed
         return str(event["id"])
 
-    def _deliver(self, bus: Bus, event: dict[str, Any], only_rules: list[str] | None) -> None:
-        for rule in bus.rules:
-            if rule["state"] != "ENABLED" or (only_rules is not None and rule["arn"] not in only_rules):
-                continue
-            if rule["pattern"] is None or not patterns.matches(rule["pattern"], event):
-                continue
-            for target in rule["targets"]:
-                self._to_target(target["Arn"], event)
+    def deliver(self, arn: str, delivery: Delivery) -> None:
+        """The engine's deliverer for event buses. A delivery with a detail-type is a Lambda destination record,
+        put on the bus in the envelope Lambda writes ("Capturing records of Lambda asynchronous invocations":
+        source ``lambda``, the record as ``detail``); one without is an event a rule hands on from a bus, put on
+        as it is."""
+        bus = self._bus(arn)
+        body = delivery.body if isinstance(delivery.body, dict) else json.loads(delivery.body)
+        if delivery.detail_type:
+            function_arn = str(body.get("requestContext", {}).get("functionArn", ""))
+            body = self.envelope({"Source": "lambda", "DetailType": delivery.detail_type, "Detail": body,
+                                  "Resources": [bus.arn, function_arn]})
+        self.put_event(bus.name, body)
 
-    def _to_target(self, arn: str, event: dict[str, Any]) -> None:
-        service = arn.split(":")[2]
-        if service == "lambda":
-            if self.on_event is not None:
-                self.on_event("rule -> lambda", arn.rsplit(":", 1)[-1], event)
-            self.async_invoker.submit(arn, event)
-        elif service == "logs":
-            group = arn.split(":log-group:", 1)[1].removesuffix(":*")
-            logs = get_backend("logs")[self.account][self.region]
-            stream = str(event["id"])
-            logs.create_log_stream(group, stream)
-            logs.put_log_events(group, stream, [{"timestamp": int(time.time() * 1000),
-                                                 "message": json.dumps(event)}])
-        else:
-            raise ValueError(f"the embedded engine cannot deliver EventBridge events to {arn}")
+    def _archive(self, backend: Any, bus_name: str, event: dict[str, Any]) -> None:
+        for archive in list(backend.archives.values()):
+            if archive.event_bus_name != bus_name or archive.state != "ENABLED":
+                continue
+            pattern = archive.event_pattern.get_pattern()
+            if pattern and not patterns.matches(pattern, event):
+                continue
+            archived = Archived(_epoch(event["time"]), event)
+            with self._lock:
+                self._store(archive)["events"].append(archived)
+            self._hop("archive", archive.name, event)
+
+    def _store(self, archive: Any) -> dict[str, Any]:
+        """What this engine archived for moto's ``archive`` (a new archive of a deleted one's name starts empty).
+        Called with the lock held."""
+        store = self.archives.get(archive.arn)
+        if store is None or store["uuid"] != archive.uuid:
+            store = {"name": archive.name, "uuid": archive.uuid, "events": []}
+            self.archives[archive.arn] = store
+        return store
+
+    def _deliver(self, bus: Any, event: dict[str, Any], only_rules: list[str] | None) -> None:
+        for rule in list(bus.rules.values()):
+            if rule.state != "ENABLED" or rule.managed_by == _ARCHIVE_RULE_OWNER:
+                continue
+            if only_rules is not None and rule.arn not in only_rules:
+                continue
+            pattern = rule.event_pattern.get_pattern()
+            try:
+                if not pattern or not patterns.matches(pattern, event):  # a schedule rule has no pattern
+                    continue
+            except patterns.PatternError as exc:
+                self._hop("target failed", f"{rule.name}: its pattern is not served by the engine: {exc}", event)
+                continue
+            for target in list(rule.targets):
+                self._to_target(rule, target, event)
+
+    def _to_target(self, rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+        """Hands ``event``, shaped by the target's input, to the target. A failed delivery does not fail the
+        others nor the PutEvents call (EventBridge delivers asynchronously); it is written on the hop log."""
+        arn = str(target.get("Arn", ""))
+        service = service_of(arn)
+        try:
+            body = targets.payload(target, event, rule.arn, rule.name) if targets.shapes(target) else event
+            if service == "events" and body is not event:  # a shaped input becomes the forwarded event's detail
+                body = {**event, "detail": json.loads(body) if isinstance(body, str) else body}
+            self._hop(f"rule -> {service}", _short(arn), event)
+            self.destinations.send(arn, Delivery(body))
+        except Exception as exc:
+            self._hop("target failed", f"{rule.name} -> {_short(arn)}: {type(exc).__name__}: {exc}", event)
 
     # --- replay ---------------------------------------------------------------------------------------
-    def start_replay(self, name: str, archive_arn: str, start: float, end: float, destination: dict[str, Any]
-                     ) -> Replay:
-        if name in self.replays:
-            raise ValueError(f"Replay {name} already exists.")
-        if archive_arn not in self.archives:
-            raise KeyError(f"Archive {archive_arn.rsplit('/', 1)[-1]} does not exist.")
-        replay = Replay(name, archive_arn, destination["Arn"], start, end, list(destination.get("FilterArns", [])),
-                        started=time.time())
-        self.replays[name] = replay
+    def start_replay(self, name: str, archive_arn: str, start: float, end: float, destination: dict[str, Any],
+                     description: str = "") -> Replay:
+        archive_name = archive_arn.rsplit("/", 1)[-1]
+        archive = self._backend().archives.get(archive_name)
+        if archive is None:
+            raise EventsError("ResourceNotFoundException", f"Archive {archive_name} does not exist.")
+        bus = self._bus(str(destination.get("Arn", "")))
+        if bus.name != _bus_name(archive.source_arn):
+            raise EventsError("ValidationException", "Parameter Destination.Arn is not valid. Reason: Cross event "
+                                                     "bus replay is not permitted.")
+        if start > end:
+            raise EventsError("ValidationException", "Parameter EventEndTime is not valid. Reason: EventStartTime "
+                                                     "must be before EventEndTime.")
+        replay = Replay(name, archive.arn, bus.arn, start, end, list(destination.get("FilterArns") or []),
+                        description=description, started=time.time())
+        with self._lock:
+            if name in self.replays:
+                raise EventsError("ResourceAlreadyExistsException", f"Replay {name} already exists.")
+            replay.events = [a for a in self._store(archive)["events"] if start <= a.time <= end]
+            self.replays[name] = replay
         threading.Thread(target=self._replay, args=(replay,), name=f"jobkit-replay-{name}", daemon=True).start()
         return replay
 
@@ -172,45 +265,88 @@ class EventsService:
         try:
             self._replay_events(replay)
         except Exception as exc:
-            replay.state, replay.reason = "FAILED", f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                replay.state, replay.reason, replay.ended = "FAILED", f"{type(exc).__name__}: {exc}", time.time()
             raise
 
     def _replay_events(self, replay: Replay) -> None:
-        replay.state = "RUNNING"
         with self._lock:
-            events = [a for a in self.archives[replay.archive_arn]["events"] if replay.start <= a.time <= replay.end]
+            if replay.state == "STARTING":
+                replay.state = "RUNNING"
         bus = self._bus(replay.destination_bus_arn)
-        for archived in events:
+        for archived in replay.events:
+            if replay.state == "CANCELLING":
+                break
             event = {**archived.event, "replay-name": replay.name}
-            if self.on_event is not None:
-                self.on_event("replay", replay.name, event)
+            self._hop("replay", replay.name, event)
             self._deliver(bus, event, replay.filter_arns or None)
             replay.last_replayed = archived.time
-        replay.ended = time.time()
-        replay.state = "COMPLETED"
+        with self._lock:
+            replay.ended = time.time()
+            replay.state = "CANCELLED" if replay.state == "CANCELLING" else "COMPLETED"
+
+    def cancel_replay(self, name: str) -> Replay:
+        with self._lock:
+            replay = self.replays.get(name)
+            if replay is None:
+                raise EventsError("ResourceNotFoundException", f"Replay {name} does not exist.")
+            if replay.state not in ("STARTING", "RUNNING"):
+                raise EventsError("IllegalStatusException", f"Replay {name} is not in a valid state for this "
+                                                            "operation.")
+            replay.state = "CANCELLING"
+            return replay
+
+    def list_replays(self, name_prefix: str | None = None, state: str | None = None,
+                     archive_arn: str | None = None) -> list[Replay]:
+        """The replays, filtered by one of name prefix, state or archive ("Filter parameters are exclusive")."""
+        if sum(value is not None for value in (name_prefix, state, archive_arn)) > 1:
+            raise EventsError("ValidationException", "At most one filter is allowed for ListReplays. Use either : "
+                                                     "State, EventSourceArn, or NamePrefix.")
+        if state is not None and state not in REPLAY_STATES:
+            raise EventsError("ValidationException", f"1 validation error detected: Value '{state}' at 'state' "
+                                                     "failed to satisfy constraint: Member must satisfy enum value "
+                                                     f"set: [{', '.join(REPLAY_STATES)}]")
+        with self._lock:
+            replays = list(self.replays.values())
+        return [r for r in replays if (name_prefix is None or r.name.startswith(name_prefix))
+                and (state is None or r.state == state) and (archive_arn is None or r.archive_arn == archive_arn)]
 
     # --- the HTTP actions the engine owns -----------------------------------------------------------------
     def intercept_put_events(self, request: Request, call: AwsCall) -> Response:
         entries = call.json().get("Entries", [])
-        results = []
+        results: list[dict[str, str]] = []
         for entry in entries:
             try:
                 bus = self._bus(entry.get("EventBusName") or "default")
-                results.append({"EventId": self.put_event(bus.name, self.envelope(entry, bus))})
-            except KeyError as exc:
-                results.append({"ErrorCode": "ResourceNotFoundException", "ErrorMessage": str(exc)})
+                event = self.envelope(entry)
+            except EventsError as exc:
+                results.append({"ErrorCode": exc.code, "ErrorMessage": exc.message})
+                continue
+            except ValueError:
+                results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})
+                continue
+            results.append({"EventId": self.put_event(bus.name, event)})
         failed = sum(1 for r in results if "ErrorCode" in r)
         return json_response({"FailedEntryCount": failed, "Entries": results})
+
+    def intercept_put_targets(self, request: Request, call: AwsCall) -> Response | None:
+        """Refuses a target the engine cannot deliver as AWS would (``targets.check``), naming it; the others go
+        on to moto, which stores them."""
+        for target in call.json().get("Targets") or []:
+            try:
+                targets.check(target, self.destinations)
+            except targets.InvalidTargetError as exc:
+                return _error("ValidationException", str(exc))
+        return None
 
     def intercept_start_replay(self, request: Request, call: AwsCall) -> Response:
         body = call.json()
         try:
             replay = self.start_replay(body["ReplayName"], body["EventSourceArn"], _epoch(body["EventStartTime"]),
-                                       _epoch(body["EventEndTime"]), body["Destination"])
-        except KeyError as exc:
-            return json_response({"__type": "ResourceNotFoundException", "message": str(exc)}, 400)
-        except ValueError as exc:
-            return json_response({"__type": "ResourceAlreadyExistsException", "message": str(exc)}, 400)
+                                       _epoch(body["EventEndTime"]), body["Destination"],
+                                       description=body.get("Description", ""))
+        except EventsError as exc:
+            return _error(exc.code, exc.message)
         return json_response({"ReplayArn": self._replay_arn(replay.name), "State": "STARTING",
                               "StateReason": "Replay started", "ReplayStartTime": replay.started})
 
@@ -218,42 +354,76 @@ class EventsService:
         name = call.json().get("ReplayName", "")
         replay = self.replays.get(name)
         if replay is None:
-            return json_response({"__type": "ResourceNotFoundException", "message": f"Replay {name} does not exist."},
-                                 400)
-        document: dict[str, Any] = {
-            "ReplayName": replay.name, "ReplayArn": self._replay_arn(replay.name), "State": replay.state,
-            "EventSourceArn": replay.archive_arn,
-            "Destination": {"Arn": replay.destination_bus_arn, **({"FilterArns": replay.filter_arns}
-                                                                  if replay.filter_arns else {})},
-            "EventStartTime": replay.start, "EventEndTime": replay.end, "ReplayStartTime": replay.started,
-        }
-        if replay.last_replayed is not None:
-            document["EventLastReplayedTime"] = replay.last_replayed
-        if replay.ended is not None:
-            document["ReplayEndTime"] = replay.ended
-        if replay.reason:
-            document["StateReason"] = replay.reason
+            return _error("ResourceNotFoundException", f"Replay {name} does not exist.")
+        document = self._replay_document(replay)
+        document.update({"ReplayArn": self._replay_arn(replay.name), "Destination": {
+            "Arn": replay.destination_bus_arn, **({"FilterArns": replay.filter_arns} if replay.filter_arns else {})}})
+        if replay.description:
+            document["Description"] = replay.description
         return json_response(document)
+
+    def intercept_list_replays(self, request: Request, call: AwsCall) -> Response:
+        body = call.json()
+        limit, token = body.get("Limit", _LIST_LIMIT), body.get("NextToken")
+        if not isinstance(limit, int) or not 1 <= limit <= _LIST_LIMIT:
+            bound = "greater than or equal to 1" if isinstance(limit, int) and limit < 1 else (
+                f"less than or equal to {_LIST_LIMIT}")
+            return _error("ValidationException", f"1 validation error detected: Value '{limit}' at 'limit' failed to "
+                                                 f"satisfy constraint: Member must have value {bound}")
+        if token is not None and not (isinstance(token, str) and token.isdigit()):
+            return _error("ValidationException", "The NextToken is not valid.")
+        try:
+            replays = self.list_replays(body.get("NamePrefix"), body.get("State"), body.get("EventSourceArn"))
+        except EventsError as exc:
+            return _error(exc.code, exc.message)
+        offset = int(token or 0)
+        page = replays[offset:offset + limit]
+        document: dict[str, Any] = {"Replays": [self._replay_document(r) for r in page]}
+        if offset + limit < len(replays):
+            document["NextToken"] = str(offset + limit)
+        return json_response(document)
+
+    def intercept_cancel_replay(self, request: Request, call: AwsCall) -> Response:
+        try:
+            replay = self.cancel_replay(call.json().get("ReplayName", ""))
+        except EventsError as exc:
+            return _error(exc.code, exc.message)
+        return json_response({"ReplayArn": self._replay_arn(replay.name), "State": "CANCELLING"})
 
     def intercept_describe_archive(self, request: Request, call: AwsCall) -> Response:
         """moto's description, with the event count and size of what this engine archived."""
         name = call.json().get("ArchiveName", "")
-        backend = get_backend("events")[self.account][self.region]
-        try:
-            document = dict(backend.describe_archive(name))
-        except Exception as exc:
-            return json_response({"__type": "ResourceNotFoundException", "message": str(exc)}, 400)
-        archive = next((a for a in self.archives.values() if a["name"] == name), None)
-        if archive is not None:
-            with self._lock:
-                archived = list(archive["events"])
-            document["EventCount"] = len(archived)
-            document["SizeBytes"] = sum(len(json.dumps(a.event)) for a in archived)
+        archive = self._backend().archives.get(name)
+        if archive is None:
+            return _error("ResourceNotFoundException", f"Archive {name} does not exist.")
+        document = dict(archive.describe())
+        with self._lock:
+            archived = list(self._store(archive)["events"])
+        document["EventCount"] = len(archived)
+        document["SizeBytes"] = sum(len(json.dumps(a.event)) for a in archived)
         for key in ("CreationTime",):
             value = document.get(key)
             if isinstance(value, dt.datetime):
                 document[key] = value.timestamp()
         return json_response(document)
 
+    def _replay_document(self, replay: Replay) -> dict[str, Any]:
+        """A replay as ListReplays lists it ("Replay" of the API reference); DescribeReplay adds to it."""
+        document: dict[str, Any] = {
+            "ReplayName": replay.name, "EventSourceArn": replay.archive_arn, "State": replay.state,
+            "EventStartTime": replay.start, "EventEndTime": replay.end, "ReplayStartTime": replay.started,
+        }
+        if replay.reason:
+            document["StateReason"] = replay.reason
+        if replay.last_replayed is not None:
+            document["EventLastReplayedTime"] = replay.last_replayed
+        if replay.ended is not None:
+            document["ReplayEndTime"] = replay.ended
+        return document
+
     def _replay_arn(self, name: str) -> str:
         return f"arn:aws:events:{self.region}:{self.account}:replay/{name}"
+
+
+def _error(code: str, message: str) -> Response:
+    return json_response({"__type": code, "message": message}, 400)

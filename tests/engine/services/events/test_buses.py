@@ -1,70 +1,98 @@
-"""EventBridge: rules, the archive, replay with its exact window and replay-name, the capture rule."""
+"""EventBridge: rules read from moto, the archive, replay with its exact window and replay-name, the capture rule,
+cancelling a replay.
+
+The resources live in moto's events backend under an account of their own (reset before each test), so the
+session engine's account is never touched; targets are recorded by a fake deliverer."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
 
-from jobkit.client.waiting import wait_for
-from jobkit.engine.core.clock import SandboxClock
-from jobkit.engine.services.cloudformation.deployer import DeployedResource, StackRegistry
-from jobkit.engine.services.events.buses import EventsService
+import pytest
+from moto.backends import get_backend
 
-ACCOUNT, REGION = "000000000000", "us-east-1"
+from jobkit.client.waiting import wait_for
+from jobkit.engine.core.destinations import Delivery, Destinations
+from jobkit.engine.services.events.buses import EventsError, EventsService
+
+ACCOUNT, REGION = "111122223333", "us-east-1"
 BUS_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/Failed"
+ARCHIVE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:archive/Arch"
 HANDLER = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:handler"
 DETAIL_TYPE = "Lambda Function Invocation Result - Failure"
 
 
-class RecordingAsync:
+class Recorder:
+    """The lambda deliverer: records (function, event); ``gate`` (if set) holds each delivery until it opens."""
+
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.gate: threading.Event | None = None
+        self.arrived = threading.Event()
 
-    def submit(self, function: str, event: dict[str, Any], request_id: str | None = None) -> str:
-        self.events.append((function, event))
-        return "r"
+    def deliver(self, arn: str, delivery: Delivery) -> None:
+        self.events.append((arn, delivery.body if isinstance(delivery.body, dict) else json.loads(delivery.body)))
+        self.arrived.set()
+        if self.gate is not None:
+            assert self.gate.wait(5), "the test never opened the gate"
 
 
-def service(clock: SandboxClock) -> tuple[EventsService, RecordingAsync]:
-    registry = StackRegistry("S", "id", ACCOUNT, REGION)
-    registry.resources = {
-        "Bus": DeployedResource("Bus", "AWS::Events::EventBus", "Failed", {"Name": "Failed"},
-                                {"Arn": BUS_ARN, "Name": "Failed"}),
-        "Archive": DeployedResource("Archive", "AWS::Events::Archive", "Arch",
-                                    {"SourceArn": BUS_ARN, "EventPattern": {"account": [ACCOUNT]}},
-                                    {"Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:archive/Arch"}),
-        "Redrive": DeployedResource("Redrive", "AWS::Events::Rule", "Failed|redrive", {
-            "EventBusName": "Failed", "State": "ENABLED",
-            "EventPattern": {"source": ["lambda"], "detail-type": [DETAIL_TYPE],
-                             "detail": {"requestContext": {"functionArn": [{"prefix": HANDLER}]}}},
-            "Targets": [{"Arn": HANDLER, "Id": "T"}]},
-            {"Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/Failed/redrive", "Name": "redrive"}),
-        "Capture": DeployedResource("Capture", "AWS::Events::Rule", "Failed|capture", {
-            "EventBusName": "Failed",
-            "EventPattern": {"source": ["lambda"], "replay-name": [{"exists": False}]},
-            "Targets": [{"Arn": HANDLER + "-capture", "Id": "C"}]},
-            {"Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/Failed/capture", "Name": "capture"}),
-    }
-    recorder = RecordingAsync()
-    return EventsService(registry, recorder, clock), recorder  # type: ignore[arg-type]
+@pytest.fixture
+def backend() -> Iterator[Any]:
+    events = get_backend("events")[ACCOUNT][REGION]
+    events.reset()
+    yield events
+    events.reset()
+
+
+def service(backend: Any) -> tuple[EventsService, Recorder]:
+    backend.create_event_bus("Failed")
+    backend.create_archive("Arch", BUS_ARN, "", json.dumps({"account": [ACCOUNT]}), "")
+    backend.put_rule("redrive", event_bus_arn="Failed", event_pattern=json.dumps(
+        {"source": ["lambda"], "detail-type": [DETAIL_TYPE],
+         "detail": {"requestContext": {"functionArn": [{"prefix": HANDLER}]}}}))
+    backend.put_targets("redrive", "Failed", [{"Arn": HANDLER, "Id": "T"}])
+    backend.put_rule("capture", event_bus_arn="Failed", event_pattern=json.dumps(
+        {"source": ["lambda"], "replay-name": [{"exists": False}]}))
+    backend.put_targets("capture", "Failed", [{"Arn": HANDLER + "-capture", "Id": "C"}])
+    recorder = Recorder()
+    destinations = Destinations()
+    destinations.register("lambda", recorder.deliver)
+    events = EventsService(ACCOUNT, REGION, destinations)
+    destinations.register("events", events.deliver)
+    return events, recorder
 
 
 def failure(events: EventsService, n: int) -> dict[str, Any]:
-    bus = events.buses["Failed"]
     event = events.envelope({"Source": "lambda", "DetailType": DETAIL_TYPE, "Resources": [BUS_ARN, HANDLER],
-                             "Detail": {"n": n, "requestContext": {"functionArn": f"{HANDLER}:$LATEST"}}}, bus)
+                             "Detail": {"n": n, "requestContext": {"functionArn": f"{HANDLER}:$LATEST"}}})
     events.put_event("Failed", event)
     return event
 
 
-def test_envelope_rules_and_archive() -> None:
-    events, recorder = service(SandboxClock())
+def test_envelope_rules_and_archive(backend) -> None:
+    events, recorder = service(backend)
+    assert events.archives[ARCHIVE_ARN]["events"] == []  # an archive that exists at the start is known at once
     event = failure(events, 1)
     assert set(event) == {"version", "id", "detail-type", "source", "account", "time", "region", "resources",
                           "detail"}
     assert event["version"] == "0" and event["time"].endswith("Z") and event["account"] == ACCOUNT
     assert [f for f, _ in recorder.events] == [HANDLER, HANDLER + "-capture"]
-    assert len(events.archives[f"arn:aws:events:{REGION}:{ACCOUNT}:archive/Arch"]["events"]) == 1
+    assert len(events.archives[ARCHIVE_ARN]["events"]) == 1
+
+
+def test_the_rules_are_read_when_each_event_is_delivered(backend) -> None:
+    events, recorder = service(backend)
+    backend.disable_rule("capture", "Failed")
+    backend.remove_targets("redrive", "Failed", ["T"])
+    failure(events, 1)
+    assert recorder.events == []
+    backend.enable_rule("capture", "Failed")
+    failure(events, 2)
+    assert [(f, e["detail"]["n"]) for f, e in recorder.events] == [(HANDLER + "-capture", 2)]
 
 
 class WallClock:
@@ -78,37 +106,76 @@ class WallClock:
         return self.now
 
 
-def test_replay_sends_the_exact_window_with_replay_name(monkeypatch) -> None:
+def test_replay_sends_the_exact_window_with_replay_name(monkeypatch, backend) -> None:
     import jobkit.engine.services.events.buses as events_module
 
     wall = WallClock()
     monkeypatch.setattr(events_module, "time", wall)
-    events, recorder = service(SandboxClock())
+    events, recorder = service(backend)
     first = failure(events, 1)
     wall.now += 100
     second = failure(events, 2)
     wall.now += 100
     failure(events, 3)
     recorder.events.clear()
-    archive = f"arn:aws:events:{REGION}:{ACCOUNT}:archive/Arch"
-    start = events.archives[archive]["events"][1].time
-    events.start_replay("again", archive, start, start + 1, {"Arn": BUS_ARN})
+    start = events.archives[ARCHIVE_ARN]["events"][1].time
+    events.start_replay("again", ARCHIVE_ARN, start, start + 1, {"Arn": BUS_ARN})
     wait_for(lambda: events.replays["again"].state, lambda s: s == "COMPLETED", timeout=5, describe="the replay")
     assert [(f, e["detail"]["n"], e["replay-name"]) for f, e in recorder.events] == [(HANDLER, 2, "again")]
     assert recorder.events[0][1]["id"] == second["id"] != first["id"]  # the archived event, as it was
-    # a replayed event is not captured again (the capture rule excludes replay-name)
+    # a replayed event is not captured again (the capture rule excludes replay-name), nor archived again
     assert all(f == HANDLER for f, _ in recorder.events)
+    assert len(events.archives[ARCHIVE_ARN]["events"]) == 3
 
 
-def test_replay_filter_arns_restrict_rules() -> None:
-    events, recorder = service(SandboxClock())
+def test_replay_filter_arns_restrict_rules(backend) -> None:
+    events, recorder = service(backend)
     event = failure(events, 1)
     recorder.events.clear()
-    archive = f"arn:aws:events:{REGION}:{ACCOUNT}:archive/Arch"
-    when = events.archives[archive]["events"][0].time
-    events.start_replay("only-capture", archive, when, when,
+    when = events.archives[ARCHIVE_ARN]["events"][0].time
+    events.start_replay("only-capture", ARCHIVE_ARN, when, when,
                         {"Arn": BUS_ARN, "FilterArns": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/Failed/capture"]})
     wait_for(lambda: events.replays["only-capture"].state, lambda s: s == "COMPLETED", timeout=5,
              describe="the replay")
     assert recorder.events == []  # the capture rule itself excludes replays; redrive is filtered out
     assert json.dumps(event)  # envelopes stay JSON
+
+
+def test_a_running_replay_can_be_cancelled_and_stops_before_its_next_event(backend) -> None:
+    events, recorder = service(backend)
+    failure(events, 1)
+    failure(events, 2)
+    backend.disable_rule("capture", "Failed")
+    recorder.events.clear()
+    recorder.gate, recorder.arrived = threading.Event(), threading.Event()
+    archived = events.archives[ARCHIVE_ARN]["events"]
+    events.start_replay("stop-me", ARCHIVE_ARN, archived[0].time, archived[-1].time, {"Arn": BUS_ARN})
+    assert recorder.arrived.wait(5), "the replay delivered nothing"
+    assert events.cancel_replay("stop-me").state == "CANCELLING"
+    recorder.gate.set()
+    wait_for(lambda: events.replays["stop-me"].state, lambda s: s == "CANCELLED", timeout=5,
+             describe="the cancelled replay to stop")
+    assert [e["detail"]["n"] for _, e in recorder.events] == [1]  # the second event was never replayed
+    assert events.replays["stop-me"].ended is not None
+    with pytest.raises(EventsError) as refused:
+        events.cancel_replay("stop-me")
+    assert refused.value.code == "IllegalStatusException"
+
+
+def test_a_replay_goes_only_to_the_archive_s_own_bus(backend) -> None:
+    events, _ = service(backend)
+    backend.create_event_bus("Other")
+    with pytest.raises(EventsError) as refused:
+        events.start_replay("elsewhere", ARCHIVE_ARN, 0, 1, {"Arn": BUS_ARN.replace("/Failed", "/Other")})
+    assert refused.value.code == "ValidationException"
+    assert "Cross event bus replay is not permitted" in refused.value.message
+    assert events.replays == {}
+
+
+def test_a_lambda_destination_record_on_a_bus_gets_lambda_s_envelope(backend) -> None:
+    events, recorder = service(backend)
+    record = {"requestContext": {"functionArn": f"{HANDLER}:$LATEST", "condition": "RetriesExhausted"}}
+    events.deliver(BUS_ARN, Delivery(record, detail_type=DETAIL_TYPE))
+    delivered = [e for f, e in recorder.events if f == HANDLER]
+    assert delivered[0]["source"] == "lambda" and delivered[0]["detail-type"] == DETAIL_TYPE
+    assert delivered[0]["resources"] == [BUS_ARN, f"{HANDLER}:$LATEST"] and delivered[0]["detail"] == record
