@@ -46,6 +46,7 @@ from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.core.server import AwsCall
 from jobkit.engine.services.cloudformation.deployer import StackRegistry
 from jobkit.engine.services.events import patterns
+from jobkit.engine.services.lambda_.errors import invalid, not_found
 from jobkit.engine.services.lambda_.functions import Invoker
 from jobkit.lambda_runtime.function import InvocationResult
 
@@ -510,11 +511,10 @@ class StreamMappings:
         except ValueError:
             update = None
         if not isinstance(update, dict):
-            return _error(400, "InvalidParameterValueException", "the request body is not a JSON object")
+            return invalid("the request body is not a JSON object")
         other = sorted(set(update) - {"Enabled", "FunctionName"})
         if other:
-            return _error(400, "InvalidParameterValueException",
-                          f"jobkit's engine updates only Enabled of a mapping; deploy the stack to change {other}")
+            return invalid(f"jobkit's engine updates only Enabled of a mapping; deploy the stack to change {other}")
         if "Enabled" in update:
             poller.set_enabled(bool(update["Enabled"]))
         document = poller.describe(self.invoker.arn_of(poller.config.function))
@@ -535,20 +535,5 @@ def _json(document: Any, status: int = 200) -> Response:
     return Response(json.dumps(document), status=status, content_type="application/json")
 
 
-#: the member that carries each error's text: Lambda's error shapes differ in its case ("Lambda API
-#: Reference", UpdateEventSourceMapping > Errors,
-#: https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#API_UpdateEventSourceMapping_Errors;
-#: members as in the service model botocore ships: ResourceNotFoundException {Type, Message},
-#: InvalidParameterValueException {Type, message})
-_MESSAGE_MEMBER = {"ResourceNotFoundException": "Message", "InvalidParameterValueException": "message"}
-
-
-def _error(status: int, kind: str, message: str) -> Response:
-    """Lambda's REST error: the type in ``x-amzn-ErrorType``, ``Type`` and the message in the body."""
-    return Response(json.dumps({"Type": "User", _MESSAGE_MEMBER[kind]: message}), status=status,
-                    content_type="application/json", headers={"x-amzn-ErrorType": kind})
-
-
 def _not_found(path: str) -> Response:
-    return _error(404, "ResourceNotFoundException",
-                  f"The resource you requested does not exist. (mapping {_mapping_id(path)})")
+    return not_found(f"The resource you requested does not exist. (mapping {_mapping_id(path)})")
