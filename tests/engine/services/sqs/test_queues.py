@@ -1,18 +1,19 @@
 from __future__ import annotations
 
 import json
-
-import boto3
-from moto import mock_aws
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 from jobkit.engine.core.destinations import Delivery
 from jobkit.engine.services.sqs.queues import Queues
 
 
-@mock_aws
-def test_a_delivery_lands_in_the_queue_its_arn_names_with_its_attributes() -> None:
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.create_queue(QueueName="failures")["QueueUrl"]
+def test_a_delivery_lands_in_the_queue_its_arn_names_with_its_attributes(moto_endpoint: Callable[[str], Any]) -> None:
+    # moto's process-wide store behind a bare endpoint, not mock_aws: leaving mock_aws resets every backend of the
+    # process, the session engine's deployed stack included
+    sqs = moto_endpoint("sqs")
+    url = sqs.create_queue(QueueName=f"failures-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     account = arn.split(":")[4]
     Queues(account, "us-east-1").deliver(arn, Delivery({"job": "j1"}, attributes={
