@@ -175,6 +175,8 @@ class EmbeddedEngine:
         self.destinations.register("events", self._deliver_to_bus)
         for action, handler in FunctionsApi(self.lambdas, self.async_invoker, app.store).intercepts().items():
             app.intercept("lambda", action, handler)
+        app.intercept("lambda", "CreateEventSourceMapping", self.mappings.intercept_create)
+        app.intercept("lambda", "DeleteEventSourceMapping", self.mappings.intercept_delete)
         app.intercept("lambda", "GetEventSourceMapping", self.mappings.intercept_get)
         app.intercept("lambda", "ListEventSourceMappings", self.mappings.intercept_list)
         app.intercept("lambda", "UpdateEventSourceMapping", self.mappings.intercept_update)
