@@ -20,10 +20,10 @@ from jobkit.client.deployment import Deployment
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
-#: returns its version, its greeting variable and the event; writes each stream record's key, with its own name,
-#: to the SINK table
+#: returns its version, its greeting variable and the event (after ``sleep`` seconds, once ``started`` is
+#: written); writes each stream record's key, with its own name, to the SINK table
 HANDLER = '''
-import json, os
+import json, os, time
 import boto3
 
 VERSION = "{version}"
@@ -34,6 +34,9 @@ TABLE = boto3.resource("dynamodb").Table(SINK) if SINK else None
 def handler(event, context):
     if event.get("fail"):
         raise RuntimeError("asked to fail")
+    if event.get("started"):
+        open(event["started"], "w").close()
+    time.sleep(event.get("sleep", 0))
     for record in event.get("Records", []):
         TABLE.put_item(Item={{"id": record["dynamodb"]["Keys"]["id"]["S"] + "@" + context.function_name,
                              "version": VERSION, "event": record["eventName"]}})

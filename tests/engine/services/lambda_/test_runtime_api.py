@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import textwrap
+import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +36,19 @@ def test_a_function_created_from_a_zip_is_active_and_runs_on_the_engine(lam: Any
     events = wait_for(lambda: logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"],
                       lambda found: any(e["message"].startswith("REPORT RequestId") for e in found),
                       timeout=10, describe="the engine's REPORT line in the function's log group")
-    assert not [e for e in events if "docker" in e["message"].lower()]  # the engine ran it, not moto
+    assert [e for e in events if e["message"].startswith("START RequestId")]  # the engine's runtime ran it
+    mentions = [m for group in _log_groups(logs) for m in _messages(logs, group) if "docker" in m.lower()]
+    assert mentions == []  # moto never reached for Docker, in any log group of the sandbox
+
+
+def _log_groups(logs: Any) -> list[str]:
+    return [g["logGroupName"] for page in logs.get_paginator("describe_log_groups").paginate()
+            for g in page["logGroups"]]
+
+
+def _messages(logs: Any, group: str) -> list[str]:
+    return [e["message"] for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+            for e in page["events"]]
 
 
 def test_a_function_of_a_local_folder_is_recycled_when_the_folder_changes(lam: Any, role: str, tmp_path: Path,
@@ -57,6 +70,21 @@ def test_update_function_code_changes_what_the_next_invocation_runs(lam: Any,
     assert answer["CodeSha256"] != first
     lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
     assert invoke(lam, name)["version"] == "v2"
+
+
+def test_an_invocation_under_way_finishes_on_the_code_it_started_with(lam: Any, tmp_path: Path,
+                                                                      make_function: Callable[..., str]) -> None:
+    name = make_function("v1")
+    started = tmp_path / "started"
+    answers: list[Any] = []
+    running = threading.Thread(target=lambda: answers.append(invoke(lam, name, {"started": str(started),
+                                                                                  "sleep": 2})), daemon=True)
+    running.start()
+    wait_for(started.exists, bool, timeout=15, describe="the first invocation under way")
+    lam.update_function_code(FunctionName=name, ZipFile=zip_of("v2"))
+    assert invoke(lam, name)["version"] == "v2"  # a new environment, while the old one still runs
+    running.join(15)
+    assert answers and answers[0]["version"] == "v1"
 
 
 def test_update_function_configuration_reaches_the_function(lam: Any, make_function: Callable[..., str]) -> None:
