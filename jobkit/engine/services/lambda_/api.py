@@ -179,9 +179,11 @@ class FunctionsApi:
         return answer
 
     def delete_function(self, request: Request, call: AwsCall) -> Response:
+        """The function and its environments; a Qualifier naming a published version deletes that version in
+        moto's record only (the engine runs $LATEST)."""
         entry = self.lambdas.function(function_in(request.path))
         answer = call_moto(self.store, request)
-        if answer.status_code == 204:
+        if answer.status_code == 204 and request.args.get("Qualifier", "$LATEST") == "$LATEST":
             self.lambdas.delete(entry.name)
             self.invoker.configure(entry.arn, None)
         return answer
