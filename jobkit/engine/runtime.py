@@ -7,7 +7,6 @@ printed on one line with the job id (``jobkit.engine.core.hops``).
 
 from __future__ import annotations
 
-import base64
 import gc
 import json
 import sys
@@ -22,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
 from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.core.hops import HopLog
-from jobkit.engine.core.server import ACCOUNT, REGION, AwsCall, EngineApp, EngineServer, MotoCaller, json_response
+from jobkit.engine.core.server import ACCOUNT, REGION, EngineApp, EngineServer, MotoCaller
 from jobkit.engine.moto import fast as moto_fast
 from jobkit.engine.services.apigateway.gateway import Gateway, GatewayResult, apis_from_registry
 from jobkit.engine.services.cloudformation.deployer import (
@@ -34,8 +33,9 @@ from jobkit.engine.services.cloudformation.deployer import (
 from jobkit.engine.services.cloudformation.stacks import StackApi
 from jobkit.engine.services.events.buses import EventsService
 from jobkit.engine.services.iam import policies as iam
+from jobkit.engine.services.lambda_.api import FunctionsApi
 from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker, configs_from_registry
-from jobkit.engine.services.lambda_.functions import LambdaService, UnknownFunctionError
+from jobkit.engine.services.lambda_.functions import LambdaService
 from jobkit.engine.services.lambda_.mappings import MappingConfig, Outcome, StreamMappings, mappings_from_registry
 from jobkit.engine.services.sns.topics import SnsService
 from jobkit.engine.services.sqs.queues import Queues
@@ -172,7 +172,10 @@ class EmbeddedEngine:
         self.destinations.register("lambda", lambda arn, d: invoker.submit(
             arn, d.body if isinstance(d.body, dict) else json.loads(d.body)))
         self.destinations.register("events", self.events.deliver)
-        app.intercept("lambda", "Invoke", self._invoke_http)
+        for action, handler in FunctionsApi(self.lambdas, self.async_invoker, app.store).intercepts().items():
+            app.intercept("lambda", action, handler)
+        app.intercept("lambda", "CreateEventSourceMapping", self.mappings.intercept_create)
+        app.intercept("lambda", "DeleteEventSourceMapping", self.mappings.intercept_delete)
         app.intercept("lambda", "GetEventSourceMapping", self.mappings.intercept_get)
         app.intercept("lambda", "ListEventSourceMappings", self.mappings.intercept_list)
         app.intercept("lambda", "UpdateEventSourceMapping", self.mappings.intercept_update)
@@ -193,31 +196,6 @@ class EmbeddedEngine:
         self.destinations.send(destination, Delivery(record, detail_type=detail_type))
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
-    def _invoke_http(self, request: Request, call: AwsCall) -> Response:
-        assert self.lambdas is not None and self.async_invoker is not None
-        name = request.path.split("/functions/", 1)[1].split("/", 1)[0]
-        from urllib.parse import unquote
-
-        name = unquote(name)
-        try:
-            self.lambdas.function(name)
-        except UnknownFunctionError as exc:
-            return json_response({"Type": "User", "message": str(exc)}, 404,
-                                 headers={"x-amzn-ErrorType": "ResourceNotFoundException"})
-        kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-        if kind == "DryRun":
-            return Response(status=204)
-        if kind == "Event":
-            request_id = self.async_invoker.submit(name, json.loads(call.body or b"{}"))
-            return Response(status=202, headers={"x-amzn-RequestId": request_id})
-        result = self.lambdas.invoke(name, call.body or b"{}")
-        headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": result.request_id}
-        if result.is_error:
-            headers["X-Amz-Function-Error"] = "Unhandled"
-        if request.headers.get("X-Amz-Log-Type") == "Tail":
-            headers["X-Amz-Log-Result"] = base64.b64encode(result.logs.encode()[-4096:]).decode()
-        return Response(result.payload, status=200, headers=headers, content_type="application/json")
-
     def _clock_http(self, request: Request) -> Response:
         """``GET`` reads the sandbox clock; ``POST {"advance": seconds}`` moves it on. Bad input is a 400 with a
         message and moves nothing."""

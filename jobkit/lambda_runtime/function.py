@@ -220,6 +220,31 @@ class LocalFunction:
         for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0) + 5.0)
 
+    def retire(self) -> None:
+        """Stop taking invocations and let the running ones finish: idle environments stop now, busy ones as
+        their invocation ends. For an engine that replaces a function whose code or configuration changed: its
+        next invocation meets a new `LocalFunction`, the ones under way end on the old code. Final, like `stop`
+        (later invocations raise `FunctionStoppedError`)."""
+        with self._cond:
+            self._stopped = True
+            idle, self._idle = self._idle, []
+            for environment in idle:
+                self._all.discard(environment)
+            self._cond.notify_all()
+        for environment in idle:
+            environment.destroy(time.monotonic() + 5.0)
+
+    def wait_retired(self, timeout: float) -> bool:
+        """Until no environment of this function is left (after `retire` or `stop`); False at the deadline."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._all or self._creating:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, 0.2))  # releases notify one waiter: look again shortly
+            return True
+
     def recent_output(self) -> str:
         """The most recent output of the most recently used environment (diagnostics)."""
         return self._last_output

@@ -255,6 +255,15 @@ class ZygotePool:
             self._zygotes[key] = zygote
             return zygote
 
+    def release(self, code_dir: Path) -> None:
+        """Stops the zygotes of ``code_dir`` (and with them any worker they still have): for a code folder no
+        function uses any more, such as the old code of a function whose code was replaced."""
+        with self._lock:
+            keys = [key for key in self._zygotes if key[1] == code_dir]
+            zygotes = [zygote for key in keys if (zygote := self._zygotes.pop(key)) is not None]
+        for zygote in zygotes:
+            zygote.stop()
+
     def zygote_pids(self) -> set[int]:
         with self._lock:
             return {zygote.pid for zygote in self._zygotes.values() if zygote is not None and zygote.alive}
@@ -269,6 +278,11 @@ class ZygotePool:
 
 POOL = ZygotePool()
 atexit.register(POOL.stop)
+
+
+def release(code_dir: Path) -> None:
+    """Stops the zygotes of a code folder no function uses any more (``ZygotePool.release``)."""
+    POOL.release(code_dir)
 
 
 def launch(spec: LaunchSpec, pipes: WorkerPipes) -> Launched:

@@ -272,3 +272,27 @@ def test_the_floor_under_a_sped_up_clock_is_10_real_seconds_and_never_above_the_
     assert real(300, 20) == 15.0  # scaled when that is longer than the floor
     assert real(3, 20) == 3.0  # never longer than the configured timeout
     assert real(15, 1) == 15.0
+
+
+def test_retire_lets_the_running_invocation_finish_and_takes_no_new_one(make_function: MakeFunction,
+                                                                        tmp_path: Path) -> None:
+    """What an engine does when a function's code or configuration changes: the invocation under way ends on
+    its environment, which then goes; the idle one goes at once."""
+    function = make_function({"app.py": COUNTER}, timeout=30, max_concurrency=2)
+    marker = tmp_path / "running"
+    outcome: list[InvocationResult] = []
+    running = threading.Thread(
+        target=lambda: outcome.append(_invoke(function, started=str(marker), sleep=1)), daemon=True
+    )
+    running.start()
+    assert wait_until(marker.exists, timeout=5)
+    idle_pid = _invoke(function).json()["pid"]  # a second environment, idle once this returns
+
+    function.retire()
+    assert wait_until(lambda: pid_gone(idle_pid), timeout=10)
+    with pytest.raises(FunctionStoppedError):
+        _invoke(function)
+    assert function.wait_retired(timeout=10)
+    running.join(10)
+    assert outcome and not outcome[0].is_error and outcome[0].json()["pid"] != idle_pid
+    assert function.environment_count == 0

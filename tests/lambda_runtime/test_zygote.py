@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jobkit.lambda_runtime import FunctionConfig, LocalFunction
+from jobkit.lambda_runtime import FunctionConfig, LocalFunction, zygote
 from jobkit.lambda_runtime.zygote import POOL, ZYGOTE_ENV, ZygoteLaunched
 from jobkit.processes import state
 from tests.lambda_runtime.helpers import new_request_id, pid_gone, wait_until
@@ -132,6 +132,22 @@ def test_stopping_the_pool_leaves_no_zygote_and_no_worker(tmp_path: Path, runtim
         assert wait_until(lambda: pid_gone(int(str(answer["ppid"]))) and pid_gone(int(str(answer["pid"]))))
     finally:
         function.stop(timeout=2.0)
+
+
+@pytest.mark.usefixtures("zygotes_on")
+def test_releasing_a_code_dir_stops_its_zygote_and_no_other(tmp_path: Path, runtime_packages: Path) -> None:
+    """An engine releases the code folder a replaced function no longer runs: its zygote goes, others stay."""
+    old = _function(_code_dir(tmp_path, {"app.py": PROBE}), runtime_packages)
+    kept = _function(_code_dir(tmp_path, {"app.py": PROBE}), runtime_packages)
+    try:
+        released, staying = int(str(_invoke(old)["ppid"])), int(str(_invoke(kept)["ppid"]))
+        old.stop(timeout=2.0)
+        zygote.release(old.config.code_dir)
+        assert wait_until(lambda: pid_gone(released), timeout=10)
+        assert staying in POOL.zygote_pids() and _invoke(kept)["ppid"] == staying
+    finally:
+        old.stop(timeout=2.0)
+        kept.stop(timeout=2.0)
 
 
 def test_zygotes_can_be_turned_off(tmp_path: Path, runtime_packages: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,12 +35,22 @@ from jobkit.engine.services.apigateway.gateway import RAW_HEADERS, refusal, sent
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
 _API_HOST = re.compile(r"^([a-z0-9]+)\.execute-api\.localhost\.localstack\.cloud(:\d+)?$")
-_LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
-#: the Lambda API's REST paths for event source mappings ("Lambda API Reference": GetEventSourceMapping,
-#: UpdateEventSourceMapping, ListEventSourceMappings)
-_LAMBDA_MAPPINGS = {("GET", True): "GetEventSourceMapping", ("PUT", True): "UpdateEventSourceMapping",
-                    ("GET", False): "ListEventSourceMappings"}
-_LAMBDA_MAPPING = re.compile(r"^/2015-03-31/event-source-mappings/?([^/]*)$")
+_FN = "/functions/[^/]+"
+_ESM = "/2015-03-31/event-source-mappings"
+#: the Lambda API's REST paths of the actions the engine takes over (method, path, action; "Lambda API
+#: Reference", each action's Request Syntax, https://docs.aws.amazon.com/lambda/latest/api/API_Operations.html)
+_LAMBDA_ROUTES = tuple((method, re.compile(f"^{path}/?$"), action) for method, path, action in (
+    ("POST", f"/2015-03-31{_FN}/invocations", "Invoke"), ("POST", f"/2014-11-13{_FN}/invoke-async", "InvokeAsync"),
+    ("POST", "/2015-03-31/functions", "CreateFunction"), ("DELETE", f"/2015-03-31{_FN}", "DeleteFunction"),
+    ("PUT", f"/2015-03-31{_FN}/code", "UpdateFunctionCode"),
+    ("PUT", f"/2015-03-31{_FN}/configuration", "UpdateFunctionConfiguration"),
+    ("PUT", f"/2019-09-25{_FN}/event-invoke-config", "PutFunctionEventInvokeConfig"),
+    ("POST", f"/2019-09-25{_FN}/event-invoke-config", "UpdateFunctionEventInvokeConfig"),
+    ("DELETE", f"/2019-09-25{_FN}/event-invoke-config", "DeleteFunctionEventInvokeConfig"),
+    ("POST", _ESM, "CreateEventSourceMapping"), ("GET", _ESM, "ListEventSourceMappings"),
+    ("GET", f"{_ESM}/[^/]+", "GetEventSourceMapping"), ("PUT", f"{_ESM}/[^/]+", "UpdateEventSourceMapping"),
+    ("DELETE", f"{_ESM}/[^/]+", "DeleteEventSourceMapping"),
+))
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
 #: a connection silent this long (stalled before or inside a request, or an idle keep-alive) is closed
@@ -85,10 +95,9 @@ def identify(request: Request, body: bytes) -> AwsCall | None:
     target = request.headers.get("X-Amz-Target", "")
     if target:
         action = target.rsplit(".", 1)[-1]
-    elif service == "lambda" and _LAMBDA_INVOKE.match(request.path) and request.method == "POST":
-        action = "Invoke"
-    elif service == "lambda" and (mapping := _LAMBDA_MAPPING.match(request.path)):
-        action = _LAMBDA_MAPPINGS.get((request.method, bool(mapping.group(1))), "")
+    elif service == "lambda":
+        action = next((name for method, path, name in _LAMBDA_ROUTES
+                       if method == request.method and path.match(request.path)), "")
     else:
         action = parse_qs(body.decode(errors="replace")).get("Action", [""])[0] or request.args.get("Action", "")
     return AwsCall(service, region, action, body)

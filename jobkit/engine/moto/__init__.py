@@ -5,6 +5,8 @@ another release may have moved or changed: a patch that silently missed would ch
 - ``fast``: moto's per-request costs out of the hot path, and some of its memory and start-up costs, each
   without changing an answer.
 - ``writes``: moto's DynamoDB writes atomic per call, as DynamoDB's are.
+- ``lambdas``: moto's Lambda a control plane only: it never runs a function (no Docker, no synchronous stream
+  triggers inside a write), and a function's asynchronous invocation settings are overwritten by a Put.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def check_version(installed: str | None = None) -> None:
 def install() -> None:
     """Every patch, once per process (idempotent), after the version check."""
     check_version()
-    from jobkit.engine.moto import fast, writes
+    from jobkit.engine.moto import fast, lambdas, writes
 
     fast.install()
     writes.install()
+    lambdas.install()

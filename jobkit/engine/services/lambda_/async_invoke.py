@@ -24,7 +24,7 @@ from typing import Any
 
 from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.services.cloudformation.deployer import StackRegistry
-from jobkit.engine.services.lambda_.functions import Invoker
+from jobkit.engine.services.lambda_.functions import Invoker, UnknownFunctionError
 from jobkit.lambda_runtime.function import InvocationResult
 
 RETRY_DELAYS = (60.0, 120.0)
@@ -41,6 +41,18 @@ class InvokeConfig:
     on_success: str | None = None
     on_failure: str | None = None
 
+    @classmethod
+    def from_properties(cls, props: dict[str, Any]) -> InvokeConfig:
+        """From an AWS::Lambda::EventInvokeConfig's properties or a FunctionEventInvokeConfig of the Lambda API
+        (the same names)."""
+        destinations = props.get("DestinationConfig") or {}
+        return cls(
+            maximum_retry_attempts=int(props.get("MaximumRetryAttempts", DEFAULT_RETRIES)),
+            maximum_event_age=int(props.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE)),
+            on_success=(destinations.get("OnSuccess") or {}).get("Destination") or None,
+            on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
+        )
+
 
 def iso_millis(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}Z"
@@ -50,14 +62,7 @@ def configs_from_registry(registry: StackRegistry, arn_of: Callable[[str], str])
     """Function ARN -> its AWS::Lambda::EventInvokeConfig."""
     configs: dict[str, InvokeConfig] = {}
     for resource in registry.of_type("AWS::Lambda::EventInvokeConfig"):
-        props = resource.properties
-        destinations = props.get("DestinationConfig", {})
-        configs[arn_of(props["FunctionName"])] = InvokeConfig(
-            maximum_retry_attempts=int(props.get("MaximumRetryAttempts", DEFAULT_RETRIES)),
-            maximum_event_age=int(props.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE)),
-            on_success=(destinations.get("OnSuccess") or {}).get("Destination"),
-            on_failure=(destinations.get("OnFailure") or {}).get("Destination"),
-        )
+        configs[arn_of(resource.properties["FunctionName"])] = InvokeConfig.from_properties(resource.properties)
     return configs
 
 
@@ -95,6 +100,8 @@ class AsyncInvoker:
     def _run(self, arn: str, event: dict[str, Any], request_id: str, enqueued: float) -> None:
         try:
             self._attempts(arn, event, request_id, enqueued)
+        except UnknownFunctionError:
+            pass  # the function was deleted while its event waited: the event goes with it
         except Exception:
             if not self._stop.is_set():  # stopping cuts in-flight events short; anything else is the engine's bug
                 traceback.print_exc()
@@ -134,6 +141,15 @@ class AsyncInvoker:
         record = destination_record(arn, event, request_id, result, attempts, condition, time.time())
         detail_type = f"Lambda Function Invocation Result - {'Success' if success else 'Failure'}"
         self.send(destination, record, detail_type)
+
+    def configure(self, arn: str, config: InvokeConfig | None) -> None:
+        """A function's configuration from now on (PutFunctionEventInvokeConfig and its kin at runtime); None
+        for Lambda's defaults. An event already being retried keeps the configuration it started with."""
+        with self._lock:
+            if config is None:
+                self.configs.pop(arn, None)
+            else:
+                self.configs[arn] = config
 
     def wait_idle(self, timeout: float) -> bool:
         """Until no event is queued or running (tests, and a clean stop)."""

@@ -1,17 +1,30 @@
-"""Lambda's compute plane in the engine: each deployed function runs in jobkit's shared local runtime
-(``jobkit.lambda_runtime.LocalFunction``: the asset folder, handler, timeout, context, warm environments),
+"""Lambda's compute plane in the engine: each function runs in jobkit's shared local runtime
+(``jobkit.lambda_runtime.LocalFunction``: the code folder, handler, timeout, context, warm environments),
 with the function's role credentials and the engine as its AWS endpoint, and its logs written to CloudWatch
 Logs (the function's LoggingConfig group, else ``/aws/lambda/<name>``) as Lambda does.
+
+One table, by name and ARN, holds every function: the template's (built at start) and those created through
+the Lambda API while the engine runs; both go through ``create``. A change of code or configuration builds a
+new ``LocalFunction`` and retires the old one: invocations under way finish on the old environments, the next
+one starts a new environment ("Lambda execution environment lifecycle": an update makes Lambda create new
+environments, https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). A function whose
+code is a local folder (hot reloading) is recycled the same way when a file of the folder changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
+import hashlib
+import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,9 +32,17 @@ from moto.backends import get_backend
 
 from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.services.cloudformation.deployer import StackRegistry
+from jobkit.lambda_runtime import zygote
 from jobkit.lambda_runtime.environment import FunctionConfig
 from jobkit.lambda_runtime.errors import FunctionStoppedError
 from jobkit.lambda_runtime.function import InvocationResult, LocalFunction
+
+#: how often a hot-reloading function's folder is looked at; a change is acted on once it has held for one look
+#: (LocalStack's hot reloading: "It can take up to 700ms to detect code changes ... triggers after 500ms without
+#: changes", https://docs.localstack.cloud/user-guide/lambda-tools/hot-reloading)
+WATCH_INTERVAL = 0.5
+#: how long a retired function's invocations under way may still run before its code folder goes regardless
+RETIRE_GRACE = 15 * 60.0
 
 
 class Invoker(Protocol):
@@ -33,7 +54,34 @@ class Invoker(Protocol):
 
 
 class UnknownFunctionError(LookupError):
-    """No deployed function has this name or ARN."""
+    """No function has this name or ARN."""
+
+
+class FunctionExistsError(ValueError):
+    """A function of this name exists already."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function as the engine runs it: its configuration, where its code is, and its own variables."""
+
+    name: str
+    arn: str
+    role_arn: str
+    handler: str
+    runtime: str
+    code_dir: Path
+    timeout: float = 3.0
+    memory_size: int = 128
+    variables: Mapping[str, str] = field(default_factory=dict)
+    log_group: str = ""  # the LoggingConfig group; ``/aws/lambda/<name>`` if empty
+    reserved_concurrency: int | None = None
+    owned_code: bool = False  # a folder the engine unpacked: removed once no function runs it
+    hot_reload: bool = False  # a folder of this machine: watched, the function recycled when it changes
+
+    @property
+    def group(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
 
 
 @dataclass
@@ -43,45 +91,118 @@ class DeployedFunction:
     role_arn: str
     log_group: str
     local: LocalFunction
+    spec: FunctionSpec | None = None
+
+
+def spec_of_resource(resource: Any) -> FunctionSpec:
+    """An ``AWS::Lambda::Function`` of the template as the engine runs it (its code: the cdk.out asset folder)."""
+    props = resource.properties
+    reserved = props.get("ReservedConcurrentExecutions")
+    return FunctionSpec(
+        name=resource.physical_id, arn=resource.attributes["Arn"], role_arn=props["Role"],
+        handler=props["Handler"], runtime=props["Runtime"], code_dir=Path(resource.attributes["CodeDir"]),
+        timeout=float(props.get("Timeout", 3)), memory_size=int(props.get("MemorySize", 128)),
+        variables={k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()},
+        log_group=(props.get("LoggingConfig") or {}).get("LogGroup") or "",
+        reserved_concurrency=int(reserved) if reserved else None)
 
 
 class LambdaService:
-    """Every function of the stack, by name and ARN."""
+    """Every function of the sandbox, by name and ARN."""
 
     def __init__(self, registry: StackRegistry, *, endpoint_url: str, clock: SandboxClock,
                  max_concurrency: int = 10, scratch: Path | None = None) -> None:
+        """``scratch``: where the environments' /tmp folders and unpacked code go (the system's temporary
+        folder if None)."""
         self.registry = registry
         self.endpoint_url = endpoint_url
         self.clock = clock
         self.account = registry.account
         self.region = registry.region
+        self.max_concurrency = max_concurrency
+        self.scratch = scratch
         self._functions: dict[str, DeployedFunction] = {}
         self._streams: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._table_lock = threading.RLock()
+        self._code_root: Path | None = None
+        self._retiring: list[tuple[threading.Thread, LocalFunction]] = []
+        self._stopped = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._stamps: dict[str, tuple[Path, str]] = {}  # hot-reloading function -> (folder, its stamp)
         for resource in registry.of_type("AWS::Lambda::Function"):
-            props = resource.properties
-            config = FunctionConfig(
-                function_name=resource.physical_id,
-                code_dir=Path(resource.attributes["CodeDir"]),
-                handler=props["Handler"],
-                runtime=props["Runtime"],
-                timeout=float(props.get("Timeout", 3)),
-                memory_size=int(props.get("MemorySize", 128)),
-                environment=self._environment(props, resource.physical_id),
-                function_arn=resource.attributes["Arn"],
-                time_scale=clock.scale,
-            )
-            reserved = props.get("ReservedConcurrentExecutions")
-            local = LocalFunction(config, max_concurrency=int(reserved) if reserved else max_concurrency,
-                                  tmp_root=scratch)
-            log_group = (props.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{resource.physical_id}"
-            entry = DeployedFunction(resource.physical_id, resource.attributes["Arn"], props["Role"], log_group, local)
+            self.create(spec_of_resource(resource))
+
+    # --- the table ----------------------------------------------------------------------------------------
+    def create(self, spec: FunctionSpec) -> DeployedFunction:
+        """Adds a function (the template's at start, CreateFunction's later); FunctionExistsError if its name
+        is taken."""
+        with self._table_lock:
+            if spec.name in self._functions:
+                raise FunctionExistsError(f"Function already exist: {spec.name}")
+            entry = self._entry(spec)
             self._functions[entry.name] = entry
             self._functions[entry.arn] = entry
+        if spec.hot_reload:
+            self._watch(spec)
+        return entry
 
-    def _environment(self, props: dict[str, Any], name: str) -> dict[str, str]:
-        variables = dict((props.get("Environment") or {}).get("Variables") or {})
-        credentials = self._role_credentials(props["Role"])
+    def update(self, name_or_arn: str, **changes: Any) -> DeployedFunction:
+        """The function with ``changes`` to its spec (FunctionSpec's fields): new environments from now on,
+        the old ones retired as their invocations end."""
+        with self._table_lock:
+            old = self.function(name_or_arn)
+            assert old.spec is not None
+            entry = self._entry(dataclasses.replace(old.spec, **changes))
+            self._functions[entry.name] = entry
+            self._functions[entry.arn] = entry
+        self._retire(old, stop=False)
+        if entry.spec is not None and entry.spec.hot_reload:
+            self._watch(entry.spec)
+        return entry
+
+    def delete(self, name_or_arn: str) -> DeployedFunction:
+        """Removes the function and stops its environments (an invocation under way ends as it would when
+        its environment is shut down)."""
+        with self._table_lock:
+            entry = self.function(name_or_arn)
+            self._functions.pop(entry.name, None)
+            self._functions.pop(entry.arn, None)
+        with self._lock:
+            self._streams.pop(entry.name, None)  # a function created again under this name logs to a new stream
+        self._retire(entry, stop=True)
+        return entry
+
+    def has(self, name: str) -> bool:
+        try:
+            self.function(name)
+        except UnknownFunctionError:
+            return False
+        return True
+
+    def code_root(self) -> Path:
+        """Where unpacked code goes: ``functions/`` under the scratch folder (made on first use)."""
+        with self._lock:
+            if self._code_root is None:
+                if self.scratch is not None:
+                    self._code_root = self.scratch / "functions"
+                    self._code_root.mkdir(parents=True, exist_ok=True)
+                else:
+                    self._code_root = Path(tempfile.mkdtemp(prefix="jobkit-functions-"))
+            return self._code_root
+
+    def _entry(self, spec: FunctionSpec) -> DeployedFunction:
+        config = FunctionConfig(
+            function_name=spec.name, code_dir=spec.code_dir, handler=spec.handler, runtime=spec.runtime,
+            timeout=spec.timeout, memory_size=spec.memory_size, environment=self._environment(spec),
+            function_arn=spec.arn, time_scale=self.clock.scale)
+        local = LocalFunction(config, max_concurrency=spec.reserved_concurrency or self.max_concurrency,
+                              tmp_root=self.scratch)
+        return DeployedFunction(spec.name, spec.arn, spec.role_arn, spec.group, local, spec)
+
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        variables = dict(spec.variables)
+        credentials = self._role_credentials(spec.role_arn)
         variables.update({
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": self.region,
@@ -91,9 +212,8 @@ class LambdaService:
             "AWS_SESSION_TOKEN": credentials.session_token,
             **self.clock.function_env(),
         })
-        log_group = (props.get("LoggingConfig") or {}).get("LogGroup")
-        if log_group:
-            variables["AWS_LAMBDA_LOG_GROUP_NAME"] = log_group
+        if spec.log_group:
+            variables["AWS_LAMBDA_LOG_GROUP_NAME"] = spec.log_group
         return {k: str(v) for k, v in variables.items()}
 
     def _role_credentials(self, role_arn: str) -> Any:
@@ -103,32 +223,60 @@ class LambdaService:
                                policy="", duration=12 * 3600, external_id="")
 
     def function(self, name_or_arn: str) -> DeployedFunction:
+        """By name, ARN or qualified ARN (``…:function:name:$LATEST``); UnknownFunctionError with Lambda's
+        message ("Function not found: <unqualified ARN>") otherwise."""
         key = name_or_arn
         if key.startswith("arn:") and key.count(":") == 7:  # qualified ARN (…:function:name:$LATEST)
             key = key.rsplit(":", 1)[0]
+        elif not key.startswith("arn:") and ":" in key:  # name:qualifier
+            key = key.split(":", 1)[0]
         entry = self._functions.get(key)
         if entry is None:
-            raise UnknownFunctionError(f"Function not found: {name_or_arn}")
+            arn = key if key.startswith("arn:") else f"arn:aws:lambda:{self.region}:{self.account}:function:{key}"
+            raise UnknownFunctionError(f"Function not found: {arn}")
         return entry
 
     def arn_of(self, function: str) -> str:
         return self.function(function).arn
 
     def invoke(self, function: str, payload: bytes, request_id: str | None = None) -> InvocationResult:
-        entry = self.function(function)
-        result = entry.local.invoke(payload, request_id or str(uuid.uuid4()))
-        self._write_logs(entry, result.logs)
-        return result
+        """One invocation on the function as it is now; an invocation that met the environments of a version
+        being replaced (its code or configuration changed meanwhile) runs on the new one."""
+        request_id = request_id or str(uuid.uuid4())
+        while True:
+            entry = self.function(function)
+            try:
+                result = entry.local.invoke(payload, request_id)
+            except FunctionStoppedError:
+                if self.function(function).local is entry.local:  # stopped, not replaced: the engine stops
+                    raise
+                continue
+            self._write_logs(entry, result.logs)
+            return result
 
     def prewarm(self) -> None:
         """Starts one environment per function in parallel, so the first job meets warm functions."""
         self._each(_prewarm, join_timeout=30)
 
     def unique(self) -> list[DeployedFunction]:
-        return list({id(e): e for e in self._functions.values()}.values())
+        with self._table_lock:
+            return list({id(e): e for e in self._functions.values()}.values())
 
     def stop(self) -> None:
+        self._stopped.set()
         self._each(lambda entry: entry.local.stop(), join_timeout=10)
+        with self._lock:
+            retiring = list(self._retiring)
+        for _, local in retiring:  # a retired version's invocations still under way end with the engine
+            local.stop()
+        for thread, _ in retiring:
+            thread.join(10)
+        if self._watcher is not None:
+            self._watcher.join(5)
+        with self._lock:
+            root, self._code_root = self._code_root, None
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
 
     def _each(self, action: Callable[[DeployedFunction], object], join_timeout: float) -> None:
         """``action`` on every function at once (each starts or stops its own processes), waited for."""
@@ -137,6 +285,68 @@ class LambdaService:
             thread.start()
         for thread in threads:
             thread.join(join_timeout)
+
+    # --- retiring a replaced or deleted function ------------------------------------------------------------
+    def _retire(self, entry: DeployedFunction, *, stop: bool) -> None:
+        """On a thread of its own: ``entry``'s environments end (at once if ``stop``, else as their invocations
+        end); then its code folder, if no function runs it any more, loses its zygote and, if the engine
+        unpacked it, goes."""
+        def run() -> None:
+            if stop:
+                entry.local.stop()
+            else:
+                entry.local.retire()
+            entry.local.wait_retired(RETIRE_GRACE)
+            if entry.spec is not None:
+                self._release(entry.spec)
+
+        thread = threading.Thread(target=run, name=f"jobkit-retire-{entry.name[:20]}", daemon=True)
+        with self._lock:
+            self._retiring = [(t, local) for t, local in self._retiring if t.is_alive()]
+            self._retiring.append((thread, entry.local))
+        thread.start()
+
+    def _release(self, spec: FunctionSpec) -> None:
+        with self._table_lock:
+            in_use = any(e.spec is not None and e.spec.code_dir == spec.code_dir for e in self._functions.values())
+        if in_use:
+            return
+        zygote.release(spec.code_dir)
+        if spec.owned_code:
+            shutil.rmtree(spec.code_dir, ignore_errors=True)
+
+    # --- hot reloading --------------------------------------------------------------------------------------
+    def _watch(self, spec: FunctionSpec) -> None:
+        """Watches ``spec``'s folder from its state now: the environments built from here on read it as it is."""
+        stamp = folder_stamp(spec.code_dir)
+        with self._lock:
+            self._stamps[spec.name] = (spec.code_dir, stamp)
+            if self._watcher is None and not self._stopped.is_set():
+                self._watcher = threading.Thread(target=self._watch_folders, name="jobkit-hot-reload", daemon=True)
+                self._watcher.start()
+
+    def _watch_folders(self) -> None:
+        """Recycles a hot-reloading function once a change of its folder has held for one look."""
+        pending: set[str] = set()
+        while not self._stopped.wait(WATCH_INTERVAL):
+            watched = [e.spec for e in self.unique() if e.spec is not None and e.spec.hot_reload]
+            with self._lock:
+                for name in set(self._stamps) - {spec.name for spec in watched}:
+                    self._stamps.pop(name)
+                    pending.discard(name)
+            for spec in watched:
+                stamp = folder_stamp(spec.code_dir)
+                with self._lock:
+                    before = self._stamps.get(spec.name)
+                    self._stamps[spec.name] = (spec.code_dir, stamp)
+                if before is None or before[0] != spec.code_dir:
+                    pending.discard(spec.name)  # new code meanwhile: its stamp is where it starts
+                elif before[1] != stamp:
+                    pending.add(spec.name)  # changed since the last look: wait for it to hold
+                elif spec.name in pending:
+                    pending.discard(spec.name)
+                    with contextlib.suppress(UnknownFunctionError):  # deleted meanwhile
+                        self.update(spec.name)
 
     def _write_logs(self, entry: DeployedFunction, text: str) -> None:
         if not text:
@@ -166,3 +376,28 @@ def _prewarm(entry: DeployedFunction) -> None:
         entry.local.prewarm()
     except FunctionStoppedError:
         return
+
+
+#: folders a code folder's stamp leaves out: written by Python itself (bytecode caches) or by tools
+_UNWATCHED = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules"})
+
+
+def folder_stamp(folder: Path, limit: int = 20_000) -> str:
+    """A digest of a folder's files (relative path, size, modification time), ``limit`` files at most: what
+    changes when a file is written, added or removed. Bytecode caches and tool folders are left out."""
+    entries: list[str] = []
+    stack = [folder]
+    while stack and len(entries) < limit:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as scan:
+                for item in scan:
+                    if item.is_dir(follow_symlinks=False):
+                        if item.name not in _UNWATCHED:
+                            stack.append(Path(item.path))
+                    elif item.is_file(follow_symlinks=False):
+                        info = item.stat(follow_symlinks=False)
+                        entries.append(f"{os.path.relpath(item.path, folder)}\0{info.st_size}\0{info.st_mtime_ns}")
+        except OSError:
+            entries.append(f"{current}\0gone")
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()

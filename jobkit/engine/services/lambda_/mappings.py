@@ -43,10 +43,13 @@ from moto.dynamodb.models.table import StreamShard
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.core.destinations import service_of
 from jobkit.engine.core.server import AwsCall
+from jobkit.engine.moto.writes import WRITE_LOCK
 from jobkit.engine.services.cloudformation.deployer import StackRegistry
 from jobkit.engine.services.events import patterns
-from jobkit.engine.services.lambda_.functions import Invoker
+from jobkit.engine.services.lambda_.errors import LambdaError, invalid, lambda_error, not_found
+from jobkit.engine.services.lambda_.functions import Invoker, UnknownFunctionError
 from jobkit.lambda_runtime.function import InvocationResult
 
 LOG = logging.getLogger(__name__)
@@ -200,6 +203,7 @@ class StreamPoller:
     _enabled: bool = True
     _modified: float = field(default_factory=time.time)
     _shard: StreamShard | None = None  # the shard read since start: the table may go before a batch ends
+    _function_gone: bool = False  # said once: the mapping's function was deleted
 
     def __post_init__(self) -> None:
         self._lanes = [_Lane(n) for n in range(max(1, self.config.parallelization_factor))]
@@ -226,6 +230,7 @@ class StreamPoller:
         c = self.config
         document: dict[str, Any] = {
             "UUID": c.uuid, "EventSourceArn": c.stream_arn, "FunctionArn": function_arn,
+            "EventSourceMappingArn": f"arn:aws:lambda:{self.region}:{self.account}:event-source-mapping:{c.uuid}",
             "StartingPosition": c.starting_position, "BatchSize": c.batch_size,
             "MaximumBatchingWindowInSeconds": int(c.batching_window), "ParallelizationFactor": len(self._lanes),
             "MaximumRetryAttempts": c.maximum_retry_attempts, "MaximumRecordAgeInSeconds": c.maximum_record_age,
@@ -273,12 +278,14 @@ class StreamPoller:
                                            name=f"jobkit-esm-{self.config.uuid[:8]}-{lane.number}")
             lane.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """No batch starts from now on; with ``wait``, until the lanes' threads end (a batch under way ends
+        with its invocation)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         for lane in self._lanes:
-            if lane.thread is not None:
+            if wait and lane.thread is not None:
                 lane.thread.join(5)
 
     def _take(self, record: dict[str, Any], created: float) -> bool:
@@ -319,6 +326,12 @@ class StreamPoller:
                 self._process(batch)
                 with self._cond:
                     lane.position = batch[-1].index + 1
+            except UnknownFunctionError as exc:  # the function was deleted: the records wait, as on Lambda
+                if not self._function_gone:
+                    LOG.warning("mapping %s: %s; its records wait until the function exists again or the "
+                                "mapping is deleted", self.config.uuid, exc)
+                self._function_gone = True
+                self._stop.wait(1.0)
             except Exception:  # the engine's own fault: report it, keep the shard, try again shortly
                 if not self._stop.is_set():
                     traceback.print_exc()
@@ -341,6 +354,7 @@ class StreamPoller:
                     break
                 result = self.invoker.invoke(self.config.function, json.dumps({"Records": [e.event for e in part]})
                                              .encode())
+                self._function_gone = False
                 invocations += 1
                 failed_from = self._failed_from(part, result)
                 if self.on_outcome is not None:
@@ -441,7 +455,8 @@ def on_failure_record(config: MappingConfig, part: list[StreamEntry], condition:
 
 
 class StreamMappings:
-    """Every stream mapping of the stack, woken by the shard hook."""
+    """Every stream mapping of the sandbox, woken by the shard hook: the template's, built at start, and those
+    created through the Lambda API while the engine runs (the same ``MappingConfig.from_properties``)."""
 
     def __init__(self, configs: list[MappingConfig], *, invoker: Invoker, clock: SandboxClock,
                  send_failure: FailureSender, account: str, region: str,
@@ -449,21 +464,31 @@ class StreamMappings:
                  on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.clock = clock
         self.region = region
+        self.account = account
         self.on_record = on_record
+        self.on_outcome = on_outcome
+        self.send_failure = send_failure
         self.invoker = invoker
-        self.pollers = [StreamPoller(c, invoker, clock, send_failure, region, account, on_outcome)
-                        for c in configs]
+        self.pollers = [self._poller_of(c) for c in configs]  # replaced, never changed in place: readers need no lock
+        self._deleting: dict[str, StreamPoller] = {}
+        self._lock = threading.Lock()
+        self._stopping: list[threading.Thread] = []
+
+    def _poller_of(self, config: MappingConfig) -> StreamPoller:
+        return StreamPoller(config, self.invoker, self.clock, self.send_failure, self.region, self.account,
+                            self.on_outcome)
 
     def _on_append(self, shard: StreamShard, item: Any) -> None:
         # the hook sees every moto stream of the process (other engines', tests' own mock_aws tables)
+        pollers = self.pollers
         table = getattr(getattr(shard, "table", None), "name", None)
-        if table not in {poller.table_name for poller in self.pollers}:
+        if table not in {poller.table_name for poller in pollers}:
             return
         created = self.clock.now()
         correct_record(item.record, time.time(), self.region)
         if self.on_record is not None:
             self.on_record(item.record)
-        for poller in self.pollers:
+        for poller in pollers:
             poller.notify(shard, item, created)
 
     def start(self) -> None:
@@ -473,35 +498,111 @@ class StreamMappings:
 
     def stop(self) -> None:
         remove_stream_listener(self._on_append)
-        for poller in self.pollers:
+        with self._lock:
+            pollers, deleting, stopping = list(self.pollers), list(self._deleting.values()), list(self._stopping)
+        for poller in pollers + deleting:
+            poller.stop(wait=False)
+        for poller in pollers:
             poller.stop()
+        for thread in stopping:
+            thread.join(5)
 
     def idle(self) -> bool:
         return all(p.idle() for p in self.pollers)
 
-    # --- the Lambda API's view of the mappings (Get, List, Update's Enabled) --------------------------------
-    def intercept_get(self, request: Request, call: AwsCall) -> Response:
-        poller = self._poller(request.path)
+    # --- mappings created and deleted while the engine runs ----------------------------------------------------
+    def add(self, config: MappingConfig) -> StreamPoller:
+        """A new mapping, reading from now on. Its start (the records it sees as already there) and its joining
+        the pollers the shard hook wakes are one step between two writes, so no record is missed or seen twice."""
+        poller = self._poller_of(config)
+        with WRITE_LOCK, self._lock:
+            poller.start()
+            self.pollers = [*self.pollers, poller]
+        return poller
+
+    def remove(self, mapping_id: str) -> StreamPoller | None:
+        """Stops a mapping: no batch starts from now on; it is described as Deleting until a batch under way
+        has ended, then it is gone."""
+        with self._lock:
+            poller = next((p for p in self.pollers if p.config.uuid == mapping_id), None)
+            if poller is None:
+                return None
+            self.pollers = [p for p in self.pollers if p is not poller]
+            self._deleting[mapping_id] = poller
+        poller.stop(wait=False)
+
+        def finish() -> None:
+            poller.stop()
+            with self._lock:
+                self._deleting.pop(mapping_id, None)
+
+        thread = threading.Thread(target=finish, name=f"jobkit-esm-delete-{mapping_id[:8]}", daemon=True)
+        with self._lock:
+            self._stopping = [t for t in self._stopping if t.is_alive()]
+            self._stopping.append(thread)
+        thread.start()
+        return poller
+
+    # --- the Lambda API's view of the mappings --------------------------------------------------------------
+    def intercept_create(self, request: Request, call: AwsCall) -> Response:
+        """CreateEventSourceMapping on a DynamoDB stream, with every setting a template's mapping has; any other
+        event source, setting or destination is refused naming it, never stored and ignored."""
+        try:
+            body = call.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return lambda_error("InvalidRequestContentException", "Could not parse request body into json")
+        try:
+            props = self._create_properties(body)
+            function_arn = self.invoker.arn_of(str(props["FunctionName"]))
+        except LambdaError as exc:
+            return exc.response()
+        except UnknownFunctionError as exc:
+            return not_found(str(exc))
+        for poller in self.pollers:
+            if poller.config.stream_arn == props["EventSourceArn"] and self._function_arn(poller) == function_arn:
+                return lambda_error("ResourceConflictException",
+                                    f'The event source arn (" {props["EventSourceArn"]} ") and function '
+                                    f'(" {function_arn.rsplit(":", 1)[-1]} ") provided mapping already exists. Please '
+                                    f"update or delete the existing mapping with UUID {poller.config.uuid}")
+        poller = self.add(MappingConfig.from_properties(str(uuid.uuid4()), {**props, "FunctionName": function_arn}))
+        document = poller.describe(function_arn)
+        document["State"] = "Creating"  # as CreateEventSourceMapping answers; Get says Enabled from now on
+        return _json(document, 202)
+
+    def intercept_delete(self, request: Request, call: AwsCall) -> Response:
+        poller = self.remove(_mapping_id(request.path))
         if poller is None:
             return _not_found(request.path)
-        return _json(poller.describe(self.invoker.arn_of(poller.config.function)))
+        document = poller.describe(self.invoker.arn_of(poller.config.function))
+        document["State"] = "Deleting"
+        return _json(document, 202)
+
+    def intercept_get(self, request: Request, call: AwsCall) -> Response:
+        poller, state = self._described(request.path)
+        if poller is None:
+            return _not_found(request.path)
+        return _json(self._describe(poller, state))
 
     def intercept_list(self, request: Request, call: AwsCall) -> Response:
         """ListEventSourceMappings, narrowed by FunctionName (name or ARN) and EventSourceArn as AWS does."""
         function, source = request.args.get("FunctionName"), request.args.get("EventSourceArn")
         found = []
-        for poller in self.pollers:
-            arn = self.invoker.arn_of(poller.config.function)
+        with self._lock:
+            listed = [(p, None) for p in self.pollers] + [(p, "Deleting") for p in self._deleting.values()]
+        for poller, state in listed:
+            arn = self._function_arn(poller)
             if function and function not in (arn, arn.rsplit(":", 1)[-1], poller.config.function):
                 continue
             if source and source != poller.config.stream_arn:
                 continue
-            found.append(poller.describe(arn))
+            found.append(self._describe(poller, state))
         return _json({"EventSourceMappings": found})
 
     def intercept_update(self, request: Request, call: AwsCall) -> Response:
         """UpdateEventSourceMapping: Enabled is applied; any other setting is refused with a message rather
-        than stored and ignored (the engine builds its mappings from the template)."""
+        than stored and ignored."""
         poller = self._poller(request.path)
         if poller is None:
             return _not_found(request.path)
@@ -510,20 +611,138 @@ class StreamMappings:
         except ValueError:
             update = None
         if not isinstance(update, dict):
-            return _error(400, "InvalidParameterValueException", "the request body is not a JSON object")
+            return invalid("the request body is not a JSON object")
         other = sorted(set(update) - {"Enabled", "FunctionName"})
         if other:
-            return _error(400, "InvalidParameterValueException",
-                          f"jobkit's engine updates only Enabled of a mapping; deploy the stack to change {other}")
+            return invalid(f"jobkit's engine updates only Enabled of a mapping; create it again to change {other}")
         if "Enabled" in update:
             poller.set_enabled(bool(update["Enabled"]))
-        document = poller.describe(self.invoker.arn_of(poller.config.function))
+        document = poller.describe(self._function_arn(poller))
         if "Enabled" in update:  # the answer names the transition, as Lambda's does
             document["State"] = "Enabling" if update["Enabled"] else "Disabling"
         return _json(document, 202)
 
     def _poller(self, path: str) -> StreamPoller | None:
         return next((p for p in self.pollers if p.config.uuid == _mapping_id(path)), None)
+
+    def _described(self, path: str) -> tuple[StreamPoller | None, str | None]:
+        poller = self._poller(path)
+        if poller is not None:
+            return poller, None
+        with self._lock:
+            return self._deleting.get(_mapping_id(path)), "Deleting"
+
+    def _function_arn(self, poller: StreamPoller) -> str:
+        """The mapping's function ARN, also once the function itself was deleted."""
+        try:
+            return self.invoker.arn_of(poller.config.function)
+        except UnknownFunctionError:
+            name = poller.config.function
+            return name if name.startswith("arn:") else f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+
+    def _describe(self, poller: StreamPoller, state: str | None) -> dict[str, Any]:
+        document = poller.describe(self._function_arn(poller))
+        if state is not None:
+            document["State"] = state
+        return document
+
+    def _create_properties(self, body: dict[str, Any]) -> dict[str, Any]:
+        """CreateEventSourceMapping's request, checked: the properties of ``MappingConfig.from_properties``."""
+        source = str(body.get("EventSourceArn") or "")
+        if not body.get("FunctionName"):
+            raise LambdaError("InvalidParameterValueException", "FunctionName is required")
+        if service_of(source) != "dynamodb":
+            raise LambdaError("InvalidParameterValueException",
+                              f"The event source {source or '(none)'} is not supported by jobkit's engine: it runs "
+                              "mappings of DynamoDB streams only (arn:aws:dynamodb:...:table/<name>/stream/<label>)")
+        self._check_stream(source)
+        unknown = sorted(set(body) - _CREATE_SETTINGS)
+        if unknown:
+            raise LambdaError("InvalidParameterValueException",
+                              f"jobkit's engine does not run these settings of a DynamoDB stream mapping: {unknown}")
+        if body.get("StartingPosition") not in ("TRIM_HORIZON", "LATEST"):
+            raise LambdaError("InvalidParameterValueException",
+                              "StartingPosition must be TRIM_HORIZON or LATEST for a DynamoDB stream, got "
+                              f"{body.get('StartingPosition')!r}")
+        for key, low, high in _RANGES:
+            if key in body:
+                value = body[key]
+                if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                    raise LambdaError("InvalidParameterValueException",
+                                      f"{key} must be an integer from {low} to {high}, got {value!r}")
+        age = body.get("MaximumRecordAgeInSeconds", -1)
+        if age != -1 and age < 60:
+            raise LambdaError("InvalidParameterValueException",
+                              f"MaximumRecordAgeInSeconds must be -1 (no limit) or at least 60, got {age}")
+        for key in ("Enabled", "BisectBatchOnFunctionError"):
+            if key in body and not isinstance(body[key], bool):
+                raise LambdaError("InvalidParameterValueException", f"{key} must be true or false")
+        types = body.get("FunctionResponseTypes", [])
+        if not isinstance(types, list) or set(types) - {"ReportBatchItemFailures"}:
+            raise LambdaError("InvalidParameterValueException",
+                              f"FunctionResponseTypes may hold ReportBatchItemFailures only, got {types!r}")
+        self._check_filters(body.get("FilterCriteria"))
+        self._check_destination(body.get("DestinationConfig"))
+        return dict(body)
+
+    def _check_stream(self, source: str) -> None:
+        """The stream must be a table's current stream ("Stream not found" otherwise, as Lambda says)."""
+        table_name = source.split(":table/", 1)[-1].split("/", 1)[0]
+        table = get_backend("dynamodb")[self.account][self.region].tables.get(table_name)
+        if table is None or table.stream_shard is None or \
+                source != f"{table.table_arn}/stream/{table.latest_stream_label}":
+            raise LambdaError("InvalidParameterValueException", f"Stream not found: {source}")
+
+    @staticmethod
+    def _check_filters(criteria: Any) -> None:
+        """FilterCriteria: ``{"Filters": [{"Pattern": "<JSON>"}]}``, each pattern one the engine's filtering
+        reads ("Lambda event filtering")."""
+        if criteria is None:
+            return
+        filters = criteria.get("Filters") if isinstance(criteria, dict) else None
+        if not isinstance(filters, list):
+            raise LambdaError("InvalidParameterValueException",
+                              'FilterCriteria must be {"Filters": [{"Pattern": ...}]}')
+        for entry in filters:
+            try:
+                patterns.parse(entry["Pattern"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise LambdaError("InvalidParameterValueException",
+                                  f"Invalid filter pattern definition: {entry!r} ({exc})") from None
+
+    @staticmethod
+    def _check_destination(config: Any) -> None:
+        """A DynamoDB stream mapping has an on-failure destination only: an SNS topic or an SQS queue here
+        ("Retaining discarded records for a DynamoDB event source in Lambda",
+        https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html, lists SNS, SQS, S3 and
+        Kafka; the engine delivers to SNS and SQS)."""
+        if config is None:
+            return
+        if not isinstance(config, dict) or set(config) - {"OnFailure"}:
+            raise LambdaError("InvalidParameterValueException",
+                              "Unsupported DestinationConfig parameter for a DynamoDB stream mapping: only OnFailure "
+                              f"is, got {sorted(config) if isinstance(config, dict) else config!r}")
+        destination = (config.get("OnFailure") or {}).get("Destination") or ""
+        if destination and service_of(destination) not in ON_FAILURE_DESTINATIONS:
+            where = "S3 (which jobkit's engine does not deliver to)" if service_of(destination) == "s3" else \
+                service_of(destination) or "not an ARN"
+            raise LambdaError("InvalidParameterValueException",
+                              f"The on-failure destination {destination} is not supported for a DynamoDB stream "
+                              f"mapping: {where}; use an SNS topic or an SQS queue")
+
+
+#: what CreateEventSourceMapping may set on a DynamoDB stream mapping here: every setting a template's mapping has
+_CREATE_SETTINGS = frozenset({
+    "FunctionName", "EventSourceArn", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds", "StartingPosition",
+    "ParallelizationFactor", "FilterCriteria", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds",
+    "BisectBatchOnFunctionError", "FunctionResponseTypes", "DestinationConfig",
+})
+#: the settings' ranges for a DynamoDB stream ("CreateEventSourceMapping", Request Parameters,
+#: https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html)
+_RANGES = (("BatchSize", 1, 10_000), ("MaximumBatchingWindowInSeconds", 0, 300), ("ParallelizationFactor", 1, 10),
+           ("MaximumRetryAttempts", -1, 10_000), ("MaximumRecordAgeInSeconds", -1, 604_800))
+#: where a discarded batch's record may go, and the engine delivers
+ON_FAILURE_DESTINATIONS = ("sns", "sqs")
 
 
 def _mapping_id(path: str) -> str:
@@ -535,20 +754,5 @@ def _json(document: Any, status: int = 200) -> Response:
     return Response(json.dumps(document), status=status, content_type="application/json")
 
 
-#: the member that carries each error's text: Lambda's error shapes differ in its case ("Lambda API
-#: Reference", UpdateEventSourceMapping > Errors,
-#: https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html#API_UpdateEventSourceMapping_Errors;
-#: members as in the service model botocore ships: ResourceNotFoundException {Type, Message},
-#: InvalidParameterValueException {Type, message})
-_MESSAGE_MEMBER = {"ResourceNotFoundException": "Message", "InvalidParameterValueException": "message"}
-
-
-def _error(status: int, kind: str, message: str) -> Response:
-    """Lambda's REST error: the type in ``x-amzn-ErrorType``, ``Type`` and the message in the body."""
-    return Response(json.dumps({"Type": "User", _MESSAGE_MEMBER[kind]: message}), status=status,
-                    content_type="application/json", headers={"x-amzn-ErrorType": kind})
-
-
 def _not_found(path: str) -> Response:
-    return _error(404, "ResourceNotFoundException",
-                  f"The resource you requested does not exist. (mapping {_mapping_id(path)})")
+    return not_found(f"The resource you requested does not exist. (mapping {_mapping_id(path)})")

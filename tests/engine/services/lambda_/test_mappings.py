@@ -365,3 +365,34 @@ def test_mapping_api_lists_describes_and_refuses_what_it_cannot_change(
     missing = h.mappings.intercept_get(*_call("GET", "/2015-03-31/event-source-mappings/no-such-uuid"))
     assert missing.status_code == 404 and missing.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
     assert "no-such-uuid" in json.loads(missing.get_data())["Message"]  # this shape's member is "Message"
+
+
+def test_a_mapping_added_while_items_are_written_reads_each_record_once(table: tuple[Any, str, str]) -> None:
+    """CreateEventSourceMapping at runtime: the records already in the shard (TRIM_HORIZON) and those written
+    after it, each exactly once, however the writes and the creation interleave."""
+    client, name, stream_arn = table
+    invoker = FakeInvoker()
+    mappings = StreamMappings([], invoker=invoker, clock=SandboxClock(), send_failure=lambda arn, record: None,
+                              account="000000000000", region="us-east-1")
+    mappings.start()
+    written = threading.Event()
+
+    def write() -> None:
+        for n in range(120):
+            client.put_item(TableName=name, Item={"id": {"S": f"j-{n}"}})
+        written.set()
+
+    writer = threading.Thread(target=write, daemon=True)
+    try:
+        writer.start()
+        wait_for(lambda: client.scan(TableName=name, Select="COUNT")["Count"], lambda n: n >= 30, timeout=10,
+                 describe="some writes before the mapping")
+        mappings.add(MappingConfig(uuid=str(uuid.uuid4()), function=FUNCTION, stream_arn=stream_arn,
+                                   starting_position="TRIM_HORIZON", batch_size=10))
+        assert written.wait(30)
+        seen = wait_for(lambda: [k for c in invoker.calls for k in ids(c)], lambda keys: len(keys) >= 120,
+                        timeout=10, describe="every record")
+        wait_for(mappings.idle, bool, timeout=10, describe="the mapping idle")
+        assert sorted(seen) == sorted(f"j-{n}" for n in range(120))  # none missed, none twice
+    finally:
+        mappings.stop()
