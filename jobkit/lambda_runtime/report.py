@@ -28,7 +28,8 @@ EXIT_ERROR_TYPE = "Runtime.ExitError"
 
 
 def log_timestamp(epoch: float | None = None) -> str:
-    """Lambda's log timestamp, e.g. `2024-05-01T12:00:03.005Z`."""
+    """ISO 8601 in UTC with milliseconds, e.g. `2024-05-01T12:00:03.005Z`: how Lambda writes its log lines and
+    destination records, and SNS its `Timestamp`."""
     now = time.time() if epoch is None else epoch
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 

@@ -12,7 +12,6 @@ Waits use the sandbox clock.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
@@ -26,6 +25,7 @@ from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.services.cloudformation.deployer import StackRegistry
 from jobkit.engine.services.lambda_.functions import Invoker, UnknownFunctionError
 from jobkit.lambda_runtime.function import InvocationResult
+from jobkit.lambda_runtime.report import log_timestamp
 
 RETRY_DELAYS = (60.0, 120.0)
 DEFAULT_RETRIES = 2
@@ -52,10 +52,6 @@ class InvokeConfig:
             on_success=(destinations.get("OnSuccess") or {}).get("Destination") or None,
             on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
         )
-
-
-def iso_millis(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}Z"
 
 
 def configs_from_registry(registry: StackRegistry, arn_of: Callable[[str], str]) -> dict[str, InvokeConfig]:
@@ -165,7 +161,7 @@ def destination_record(arn: str, event: dict[str, Any], request_id: str, result:
     """The invocation record Lambda sends to a destination (see the module docstring)."""
     record: dict[str, Any] = {
         "version": "1.0",
-        "timestamp": iso_millis(now),
+        "timestamp": log_timestamp(now),
         "requestContext": {"requestId": request_id, "functionArn": f"{arn}:$LATEST", "condition": condition,
                            "approximateInvokeCount": attempts},
         "requestPayload": event,

@@ -51,6 +51,7 @@ from jobkit.engine.services.events import patterns
 from jobkit.engine.services.lambda_.errors import LambdaError, invalid, lambda_error, not_found
 from jobkit.engine.services.lambda_.functions import Invoker, UnknownFunctionError
 from jobkit.lambda_runtime.function import InvocationResult
+from jobkit.lambda_runtime.report import log_timestamp
 
 LOG = logging.getLogger(__name__)
 
@@ -440,8 +441,7 @@ def on_failure_record(config: MappingConfig, part: list[StreamEntry], condition:
         },
         "responseContext": response,
         "version": "1.0",
-        "timestamp": dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{int(now * 1000) % 1000:03d}Z",
+        "timestamp": log_timestamp(now),
         "DDBStreamBatchInfo": {
             "shardId": shard_id,
             "startSequenceNumber": part[0].event["dynamodb"]["SequenceNumber"],

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from jobkit.lambda_runtime.report import log_timestamp
 
 MAX_MESSAGE_BYTES = 262_144
 MAX_SUBJECT = 100
@@ -155,11 +156,6 @@ def attributes_size(attributes: dict[str, dict[str, str]]) -> int:
                for name, a in attributes.items())
 
 
-def timestamp(epoch: float) -> str:
-    """ISO 8601 in UTC with milliseconds, as SNS writes ``Timestamp``."""
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}Z"
-
-
 def notification_json(notification: Notification, subscription_arn: str, region: str,
                       protocol: str) -> dict[str, Any]:
     """The JSON document SNS delivers to an SQS queue (without raw delivery) or an HTTP/S endpoint."""
@@ -169,7 +165,7 @@ def notification_json(notification: Notification, subscription_arn: str, region:
         document["Subject"] = notification.subject
     document.update({
         "Message": notification.message_for(protocol),
-        "Timestamp": timestamp(notification.timestamp),
+        "Timestamp": log_timestamp(notification.timestamp),
         "SignatureVersion": "1",
         "Signature": "EXAMPLE",
         "SigningCertURL": _signing_cert_url(region),
@@ -192,7 +188,7 @@ def lambda_event(notification: Notification, subscription_arn: str, region: str)
             "TopicArn": notification.topic_arn,
             "Subject": notification.subject or None,
             "Message": notification.message_for("lambda"),
-            "Timestamp": timestamp(notification.timestamp),
+            "Timestamp": log_timestamp(notification.timestamp),
             "SignatureVersion": "1",
             "Signature": "EXAMPLE",
             "SigningCertUrl": _signing_cert_url(region),
