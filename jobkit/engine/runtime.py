@@ -11,7 +11,6 @@ import gc
 import json
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -50,7 +49,6 @@ class EngineInfo:
 
     endpoint_url: str
     outputs: dict[str, str]
-    ready_seconds: float
 
 
 class EmbeddedEngine:
@@ -80,7 +78,6 @@ class EmbeddedEngine:
     # --- lifecycle --------------------------------------------------------------------------------------
     def start(self, template_dir: Path | str, outputs_file: Path | str | None = None,
               time_scale: float = 1.0) -> EngineInfo:
-        began = time.monotonic()
         self.clock = SandboxClock(scale=time_scale)
         self.app = EngineApp(ACCOUNT)
         self.server = EngineServer(self.app, self.host, self.port)
@@ -102,7 +99,7 @@ class EmbeddedEngine:
         self._freeze_start_up()
         if self.prewarm and self.lambdas is not None:
             threading.Thread(target=self.lambdas.prewarm, name="jobkit-prewarm", daemon=True).start()
-        return EngineInfo(url, dict(self.outputs), time.monotonic() - began)
+        return EngineInfo(url, dict(self.outputs))
 
     @staticmethod
     def _freeze_start_up() -> None:
@@ -266,12 +263,12 @@ class EmbeddedEngine:
             pass
         return "-"
 
-    # --- for tests and the CLI ----------------------------------------------------------------------------
+
+    # --- for tests ----------------------------------------------------------------------------------------
     def idle(self) -> bool:
         """No stream record pending and no asynchronous event in flight."""
         return bool(self.mappings is not None and self.mappings.idle() and self.async_invoker is not None
                     and self.async_invoker.wait_idle(0))
-
 
 def clock_advance(body: bytes) -> float:
     """The seconds of a ``POST /_jobkit/clock`` body: ``{"advance": seconds}``, a finite number from 0 to ten
