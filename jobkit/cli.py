@@ -115,13 +115,18 @@ def down(target: TargetOption = DEFAULT_TARGET,
 
 @app.command()
 def deploy(
-    target: TargetOption = "aws",
+    target: Annotated[str | None, typer.Option(
+        "--target", "-t", help=f"one of {', '.join(TARGET_NAMES)} (default: embedded when its sandbox runs, "
+        "else aws)")] = None,
     fault_injection: Annotated[bool, typer.Option(help="deploy the fault plans (aws: off by default)")] = False,
     endpoint_url: Annotated[str, typer.Option(help="localstack: the engine's address")] = "http://127.0.0.1:4566",
     public_endpoint_url: Annotated[str | None, typer.Option(
         help="localstack: the address the outputs file gives (default: --endpoint-url)")] = None,
 ) -> None:
-    """Deploy the stack to a running LocalStack or to AWS (``cdk deploy`` with the same outputs file)."""
+    """Deploy the stack: to the running embedded sandbox in place (its data kept), to a running LocalStack or to
+    AWS (``cdk deploy`` with the same outputs file)."""
+    if target is None:
+        target = "embedded" if sandbox("embedded", None).running() else "aws"
     if _check_target(target) == "aws":
         from jobkit.targets.aws import deploy_to_aws
 
@@ -131,7 +136,9 @@ def deploy(
 
         deployment = deploy_localstack(endpoint_url, ui.say, public_endpoint_url=public_endpoint_url)
     else:
-        raise JobkitError("the embedded target deploys when it starts", "use `jobkit up`")
+        from jobkit.targets.embedded import deploy_in_place
+
+        deployment = deploy_in_place(ui)
     _print_ready(deployment)
 
 

@@ -1,8 +1,9 @@
 """``EmbeddedEngine``: the whole sandbox in one process — the endpoint, the deployed stack, the compute plane.
 
-Start order: endpoint (moto behind it) -> template deployment -> gateway, Lambda functions, async invoke,
-SNS, EventBridge, stream mappings -> ``cdk-outputs.json``. Stop order is the reverse. Each hop of a job is
-printed on one line with the job id (``jobkit.engine.core.hops``).
+Start order: endpoint (moto behind it) -> the services the engine serves itself (API Gateway's data plane,
+Lambda, its asynchronous invocations and stream pollers, SNS, EventBridge, CloudFormation's reads) -> the
+stack deployed through their APIs, as any client would create it -> ``cdk-outputs.json``. Stop order is the
+reverse. Each hop of a job is printed on one line with the job id (``jobkit.engine.core.hops``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from botocore.config import Config
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
@@ -22,25 +24,29 @@ from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.core.hops import HopLog
 from jobkit.engine.core.server import ACCOUNT, REGION, EngineApp, EngineServer, MotoCaller
 from jobkit.engine.moto import fast as moto_fast
-from jobkit.engine.services.apigateway.gateway import Gateway, GatewayResult, apis_from_registry
+from jobkit.engine.services.apigateway.gateway import Gateway, GatewayResult, apis_from
 from jobkit.engine.services.cloudformation.deployer import (
-    StackRegistry,
-    TemplateDeployer,
+    Changes,
+    StackDeployer,
     local_outputs,
     write_outputs_file,
 )
+from jobkit.engine.services.cloudformation.resource_types import DeploymentError
 from jobkit.engine.services.cloudformation.stacks import StackApi
 from jobkit.engine.services.events.buses import EventsService
 from jobkit.engine.services.iam import policies as iam
 from jobkit.engine.services.lambda_.api import FunctionsApi
-from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker, configs_from_registry
+from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker
+from jobkit.engine.services.lambda_.code import StagedCode
 from jobkit.engine.services.lambda_.functions import LambdaService
-from jobkit.engine.services.lambda_.mappings import MappingConfig, Outcome, StreamMappings, mappings_from_registry
+from jobkit.engine.services.lambda_.mappings import MappingConfig, Outcome, StreamMappings
 from jobkit.engine.services.sns.topics import SnsService
 from jobkit.engine.services.sqs.queues import Queues
 from jobkit.lambda_runtime.function import InvocationResult
 
 DEFAULT_PORT = 4566
+#: the longest one call of a deployment to the engine may take (a function's creation unpacks its code)
+RESOURCE_CALL_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,13 @@ class EmbeddedEngine:
         self.clock = SandboxClock()
         self.app: EngineApp | None = None
         self.server: EngineServer | None = None
-        self.registry: StackRegistry | None = None
+        self.url: str | None = None
+        self.template_dir = Path()
+        self.outputs_file: Path | None = None
+        self.stack: StackDeployer | None = None
+        self.gateway: Gateway | None = None
+        self.staged = StagedCode()
+        self._deploying = threading.Lock()
         self.outputs: dict[str, str] = {}
         self.lambdas: LambdaService | None = None
         self.async_invoker: AsyncInvoker | None = None
@@ -78,28 +90,46 @@ class EmbeddedEngine:
     # --- lifecycle --------------------------------------------------------------------------------------
     def start(self, template_dir: Path | str, outputs_file: Path | str | None = None,
               time_scale: float = 1.0) -> EngineInfo:
+        """Serves the AWS APIs, then deploys the stack of ``template_dir`` (a cloud assembly) through them, as
+        any client would."""
         self.clock = SandboxClock(scale=time_scale)
         self.app = EngineApp(ACCOUNT)
         self.server = EngineServer(self.app, self.host, self.port)
         self.server.start()
-        url = self.server.url if self.host in ("127.0.0.1", "0.0.0.0") else f"http://{self.host}:{self.server.port}"  # noqa: S104  # nosec B104  # compares, binds nothing
+        self.url = self.server.url if self.host in ("127.0.0.1", "0.0.0.0") else f"http://{self.host}:{self.server.port}"  # noqa: S104  # nosec B104  # compares, binds nothing
+        self.template_dir = Path(template_dir)
+        self.outputs_file = Path(outputs_file) if outputs_file else None
         try:
-            self.registry = TemplateDeployer(Path(template_dir), self._clients(url), account=ACCOUNT,
-                                             region=REGION).deploy()
-            self._wire(url)
+            self._wire(self.url)
+            self.stack = StackDeployer(self._clients(self.url), account=ACCOUNT, region=REGION,
+                                       stage_code=self.staged.stage)
+            self.stack.apply_assembly(self.template_dir)
+            self._deployed()
         except BaseException:
             self.stop()
             raise
-        self.outputs = (write_outputs_file(Path(outputs_file), self.registry, url) if outputs_file
-                        else local_outputs(self.registry, url))
-        stack_api = StackApi(self.registry, self.outputs)
-        self.app.intercept("cloudformation", "DescribeStacks", stack_api.describe_stacks)
-        self.app.intercept("cloudformation", "DescribeStackResources", stack_api.describe_stack_resources)
-        self.app.intercept("cloudformation", "ListStackResources", stack_api.list_stack_resources)
         self._freeze_start_up()
         if self.prewarm and self.lambdas is not None:
             threading.Thread(target=self.lambdas.prewarm, name="jobkit-prewarm", daemon=True).start()
-        return EngineInfo(url, dict(self.outputs))
+        return EngineInfo(self.url, dict(self.outputs))
+
+    def deploy(self) -> Changes:
+        """The stack of the engine's cloud assembly applied again, in place: what changed in the template since
+        is created, updated or deleted; what did not, data included, stays. The outputs file follows."""
+        if self.stack is None:
+            raise RuntimeError("the engine is not started")
+        with self._deploying:
+            changes = self.stack.apply_assembly(self.template_dir)
+            self._deployed()
+        return changes
+
+    def _deployed(self) -> None:
+        """What follows a deployment: the gateway serves the stack's APIs as they are now, and the outputs."""
+        assert self.stack is not None and self.url is not None
+        if self.gateway is not None:
+            self.gateway.apis = apis_from([self.stack.registry])
+        self.outputs = (write_outputs_file(self.outputs_file, self.stack.registry, self.url) if self.outputs_file
+                        else local_outputs(self.stack.registry, self.url))
 
     @staticmethod
     def _freeze_start_up() -> None:
@@ -130,13 +160,14 @@ class EmbeddedEngine:
 
     def _clients(self, url: str) -> Any:
         """The deployer's clients: botocore's (a boto3 client adds nothing the deployer calls), sharing moto's
-        decoded service models (``moto_fast`` change 8)."""
+        decoded service models (``moto.fast``)."""
         session = moto_fast.botocore_session()
         cache: dict[str, Any] = {}
+        config = Config(retries={"max_attempts": 1}, read_timeout=RESOURCE_CALL_TIMEOUT)
 
         def client(service: str) -> Any:
             if service not in cache:
-                cache[service] = session.create_client(service, endpoint_url=url, region_name=REGION,
+                cache[service] = session.create_client(service, endpoint_url=url, region_name=REGION, config=config,
                                                        aws_access_key_id="test", aws_secret_access_key="test")  # noqa: S106  # nosec B106  # local dummy keys
             return cache[service]
 
@@ -144,21 +175,21 @@ class EmbeddedEngine:
 
     # --- wiring -----------------------------------------------------------------------------------------
     def _wire(self, url: str) -> None:
-        assert self.app is not None and self.registry is not None
-        registry, app, hops = self.registry, self.app, self.hops
-        app.api_handler = Gateway(apis_from_registry(registry), account=ACCOUNT, region=REGION,
-                                  credentials=iam.sts_credentials(ACCOUNT), call_service=MotoCaller(app),
-                                  on_result=self._on_api_result)
-        self.lambdas = LambdaService(registry, endpoint_url=url, clock=self.clock, scratch=self.scratch)
+        assert self.app is not None
+        app, hops = self.app, self.hops
+        self.gateway = Gateway({}, account=ACCOUNT, region=REGION, credentials=iam.sts_credentials(ACCOUNT),
+                               call_service=MotoCaller(app), on_result=self._on_api_result)
+        app.api_handler = self.gateway
+        self.lambdas = LambdaService(account=ACCOUNT, region=REGION, endpoint_url=url, clock=self.clock,
+                                     scratch=self.scratch)
         self.async_invoker = AsyncInvoker(self.lambdas, self.clock, self._send_to_destination,
-                                          configs_from_registry(registry, self.lambdas.arn_of),
                                           on_attempt=self._on_async_attempt)
-        self.sns = SnsService(registry, self.destinations, self.clock,
+        self.sns = SnsService(ACCOUNT, REGION, self.destinations, self.clock,
                               on_publish=lambda topic, fn, message: hops(
                                   "SNS -> error handler", self._job_of_failure(message),
                                   f"{topic.rsplit(':', 1)[-1]} -> {fn.rsplit(':', 1)[-1]}"))
         self.events = EventsService(ACCOUNT, REGION, self.destinations, on_event=self._on_bus_event)
-        self.mappings = StreamMappings(mappings_from_registry(registry), invoker=self.lambdas, clock=self.clock,
+        self.mappings = StreamMappings([], invoker=self.lambdas, clock=self.clock,
                                        send_failure=self._send_on_failure, account=ACCOUNT, region=REGION,
                                        on_outcome=self._on_mapping_outcome, on_record=self._on_stream_record)
         self.mappings.start()
@@ -169,7 +200,8 @@ class EmbeddedEngine:
         self.destinations.register("lambda", lambda arn, d: invoker.submit(
             arn, d.body if isinstance(d.body, dict) else json.loads(d.body)))
         self.destinations.register("events", self.events.deliver)
-        for action, handler in FunctionsApi(self.lambdas, self.async_invoker, app.store).intercepts().items():
+        functions = FunctionsApi(self.lambdas, self.async_invoker, app.store, self.staged)
+        for action, handler in functions.intercepts().items():
             app.intercept("lambda", action, handler)
         app.intercept("lambda", "CreateEventSourceMapping", self.mappings.intercept_create)
         app.intercept("lambda", "DeleteEventSourceMapping", self.mappings.intercept_delete)
@@ -180,7 +212,11 @@ class EmbeddedEngine:
         app.intercept("sns", "PublishBatch", self.sns.intercept_publish_batch)
         for action, handler in self.events.interceptors().items():
             app.intercept("events", action, handler)
+        stack_api = StackApi(lambda: [] if self.stack is None else [(self.stack.registry, self.outputs)])
+        for action, handler in stack_api.intercepts().items():
+            app.intercept("cloudformation", action, handler)
         app.routes["/_jobkit/clock"] = self._clock_http
+        app.routes["/_jobkit/deploy"] = self._deploy_http
 
     # --- destinations -----------------------------------------------------------------------------------
     def _send_on_failure(self, destination: str, record: dict[str, Any]) -> None:
@@ -193,6 +229,25 @@ class EmbeddedEngine:
         self.destinations.send(destination, Delivery(record, detail_type=detail_type))
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
+    def _deploy_http(self, request: Request) -> Response:
+        """``POST`` (no body) applies the engine's cloud assembly again, in place (``jobkit deploy`` synthesizes
+        it first); the answer lists what changed and the outputs. A template the engine cannot deploy is a 400
+        with the reason; the stack keeps what was done before the failing resource."""
+        if request.method != "POST":
+            return _jobkit_error(405, f"{request.method} is not served here: POST applies the stack again",
+                                 {"Allow": "POST"})
+        if request.get_data().strip() not in (b"", b"{}"):
+            return _jobkit_error(400, "the body must be empty: the engine deploys its own cloud assembly "
+                                      f"({self.template_dir.name}/)")
+        if self._deploying.locked():
+            return _jobkit_error(409, "a deployment is under way; try again when it ends")
+        try:
+            changes = self.deploy()
+        except DeploymentError as exc:
+            return _jobkit_error(400, str(exc))
+        return Response(json.dumps({"changes": changes.summary(), "outputs": self.outputs}),
+                        content_type="application/json")
+
     def _clock_http(self, request: Request) -> Response:
         """``GET`` reads the sandbox clock; ``POST {"advance": seconds}`` moves it on. Bad input is a 400 with a
         message and moves nothing."""

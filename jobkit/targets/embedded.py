@@ -33,6 +33,8 @@ PID_FILE = DIR / "engine.pid"
 LOG = DIR / "engine.log"
 SCRATCH = DIR / "tmp"
 PORT = 4566
+#: the longest an in-place deployment may take (functions whose code changed start new environments lazily)
+DEPLOY_TIMEOUT = 300
 #: how ``EmbeddedSandbox`` starts the engine: what a pid file's process must run to be signalled
 ENGINE_COMMAND = ("-m", "jobkit.targets.embedded")
 
@@ -151,6 +153,36 @@ class EmbeddedSandbox:
             signal_group(pid, signal.SIGKILL)
         PID_FILE.unlink(missing_ok=True)
         ui.say(f"the embedded engine (pid {pid}) stopped")
+
+
+def deploy_in_place(ui: Ui, port: int = PORT) -> Deployment:
+    """``jobkit deploy`` on a running sandbox: the stack synthesized again (if its sources changed) and applied to
+    the engine in place, its data kept; the engine rewrites the outputs file."""
+    url = f"http://127.0.0.1:{port}/_jobkit/deploy"
+    with ui.step("cdk synth"):
+        synth(LOCAL_CONTEXT)
+    with ui.step(f"applying the stack to the embedded engine on 127.0.0.1:{port}"):
+        try:
+            answer = requests.post(url, timeout=DEPLOY_TIMEOUT)
+        except requests.ConnectionError:
+            raise JobkitError(f"no embedded engine answers on 127.0.0.1:{port}", "start it with `jobkit up`") from None
+        except requests.Timeout:
+            raise JobkitError(f"the embedded engine did not finish the deployment within {DEPLOY_TIMEOUT} s",
+                              f"read {LOG}") from None
+    try:
+        document = answer.json()
+    except ValueError:
+        document = {}
+    if answer.status_code != 200:
+        raise JobkitError(f"the embedded engine refused the stack: {document.get('message', answer.text[:200])}")
+    for verb, logical_ids in document["changes"].items():
+        if verb != "unchanged" and logical_ids:
+            ui.say(f"{verb}: {', '.join(logical_ids)}")
+    if not any(ids for verb, ids in document["changes"].items() if verb != "unchanged"):
+        ui.say("no change: the running stack is the synthesized one")
+    outputs = document["outputs"]  # as the engine wrote them to its outputs file
+    return Deployment(target="embedded", outputs=outputs, endpoint_url=outputs["JobkitEndpointUrl"],
+                      region=outputs["JobkitRegion"])
 
 
 def _group_alive(pgid: int) -> bool:

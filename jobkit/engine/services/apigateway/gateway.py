@@ -34,7 +34,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
@@ -44,7 +44,7 @@ from werkzeug.wrappers import Request, Response
 
 from jobkit.engine.core.front_door import API_TOO_LARGE, REQUEST_LIMITS
 from jobkit.engine.services.apigateway import sigv4, vtl
-from jobkit.engine.services.cloudformation.deployer import StackRegistry
+from jobkit.engine.services.cloudformation.resource_types import StackRegistry
 from jobkit.engine.services.iam import policies as iam
 
 _URI = re.compile(r"^arn:aws:apigateway:([^:]+):([^:]+):action/(.+)$")
@@ -137,8 +137,15 @@ def _match_path(resource_path: str, segments: tuple[str, ...]) -> dict[str, str]
     return params if len(parts) == len(segments) else None
 
 
-def apis_from_registry(registry: StackRegistry) -> dict[str, RestApiSpec]:
-    """The REST APIs as deployed from the template (the gateway serves exactly what the template says)."""
+def apis_from(registries: Iterable[StackRegistry]) -> dict[str, RestApiSpec]:
+    """The REST APIs as the stacks deployed them (the gateway serves exactly what the templates say)."""
+    apis: dict[str, RestApiSpec] = {}
+    for registry in registries:
+        apis.update(_apis_of(registry))
+    return apis
+
+
+def _apis_of(registry: StackRegistry) -> dict[str, RestApiSpec]:
     apis: dict[str, RestApiSpec] = {}
     paths: dict[str, str] = {}
     for api in registry.of_type("AWS::ApiGateway::RestApi"):

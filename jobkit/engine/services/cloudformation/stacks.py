@@ -1,4 +1,4 @@
-"""CloudFormation's read actions for the stack the engine deployed (moto's CloudFormation never saw it):
+"""CloudFormation's read actions for the stacks the engine deployed (moto's CloudFormation never saw them):
 DescribeStacks (with the outputs), DescribeStackResources, ListStackResources. Query protocol, XML answers
 as in the CloudFormation API reference (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/).
 """
@@ -7,21 +7,29 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from xml.sax.saxutils import escape  # nosec B406  # escapes output we write; nothing is parsed
 
 from werkzeug.wrappers import Request, Response
 
-from jobkit.engine.core.server import AwsCall
-from jobkit.engine.services.cloudformation.deployer import StackRegistry
+from jobkit.engine.core.server import AwsCall, Interceptor
+from jobkit.engine.services.cloudformation.resource_types import StackRegistry
 
 _NS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 
 
+#: the stacks as they are now, each with the outputs a caller gets
+Stacks = Callable[[], list[tuple[StackRegistry, dict[str, str]]]]
+
+
 class StackApi:
-    def __init__(self, registry: StackRegistry, outputs: dict[str, str]) -> None:
-        self.registry = registry
-        self.outputs = outputs
+    def __init__(self, stacks: Stacks) -> None:
+        self.stacks = stacks
         self.created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def intercepts(self) -> dict[str, Interceptor]:
+        return {"DescribeStacks": self.describe_stacks, "DescribeStackResources": self.describe_stack_resources,
+                "ListStackResources": self.list_stack_resources}
 
     def _wrap(self, action: str, inner: str) -> Response:
         body = (f'<{action}Response xmlns="{_NS}"><{action}Result>{inner}</{action}Result>'
@@ -34,26 +42,30 @@ class StackApi:
                 f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
         return Response(body, status=400, content_type="text/xml")
 
-    def _matches(self, name: str | None) -> bool:
-        return name in (None, "", self.registry.stack_name, self.registry.stack_id)
+    def _matching(self, name: str | None) -> list[tuple[StackRegistry, dict[str, str]]]:
+        return [(registry, outputs) for registry, outputs in self.stacks()
+                if name in (None, "", registry.stack_name, registry.stack_id)]
 
     def describe_stacks(self, request: Request, call: AwsCall) -> Response:
         name = call.form().get("StackName")
-        if not self._matches(name):
+        found = self._matching(name)
+        if not found:
             return self._not_found(str(name))
-        outputs = "".join(f"<member><OutputKey>{escape(k)}</OutputKey><OutputValue>{escape(v)}</OutputValue></member>"
-                          for k, v in self.outputs.items())
-        stack = (f"<member><StackName>{self.registry.stack_name}</StackName><StackId>{self.registry.stack_id}"
-                 f"</StackId><CreationTime>{self.created}</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>"
-                 f"<Outputs>{outputs}</Outputs></member>")
-        return self._wrap("DescribeStacks", f"<Stacks>{stack}</Stacks>")
-
-    def _resources(self, summary: bool) -> str:
         members = []
-        for resource in self.registry.resources.values():
+        for registry, outputs in found:
+            listed = "".join(f"<member><OutputKey>{escape(k)}</OutputKey><OutputValue>{escape(v)}</OutputValue>"
+                             "</member>" for k, v in outputs.items())
+            members.append(f"<member><StackName>{registry.stack_name}</StackName><StackId>{registry.stack_id}"
+                           f"</StackId><CreationTime>{self.created}</CreationTime>"
+                           f"<StackStatus>CREATE_COMPLETE</StackStatus><Outputs>{listed}</Outputs></member>")
+        return self._wrap("DescribeStacks", f"<Stacks>{''.join(members)}</Stacks>")
+
+    def _resources(self, registry: StackRegistry, summary: bool) -> str:
+        members = []
+        for resource in registry.resources.values():
             time_tag = "LastUpdatedTimestamp" if summary else "Timestamp"
-            stack = "" if summary else (f"<StackName>{self.registry.stack_name}</StackName>"
-                                        f"<StackId>{self.registry.stack_id}</StackId>")
+            stack = "" if summary else (f"<StackName>{registry.stack_name}</StackName>"
+                                        f"<StackId>{registry.stack_id}</StackId>")
             members.append(
                 f"<member>{stack}<LogicalResourceId>{escape(resource.logical_id)}</LogicalResourceId>"
                 f"<PhysicalResourceId>{escape(resource.physical_id)}</PhysicalResourceId>"
@@ -63,13 +75,16 @@ class StackApi:
 
     def describe_stack_resources(self, request: Request, call: AwsCall) -> Response:
         name = call.form().get("StackName")
-        if not self._matches(name):
+        found = self._matching(name)
+        if not name or not found:
             return self._not_found(str(name))
-        return self._wrap("DescribeStackResources", f"<StackResources>{self._resources(False)}</StackResources>")
+        return self._wrap("DescribeStackResources",
+                          f"<StackResources>{self._resources(found[0][0], False)}</StackResources>")
 
     def list_stack_resources(self, request: Request, call: AwsCall) -> Response:
         name = call.form().get("StackName")
-        if not self._matches(name):
+        found = self._matching(name)
+        if not name or not found:
             return self._not_found(str(name))
         return self._wrap("ListStackResources",
-                          f"<StackResourceSummaries>{self._resources(True)}</StackResourceSummaries>")
+                          f"<StackResourceSummaries>{self._resources(found[0][0], True)}</StackResourceSummaries>")

@@ -70,10 +70,12 @@ class FunctionsApi:
     """CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction, Invoke (and the older
     InvokeAsync), Put/Update/DeleteFunctionEventInvokeConfig."""
 
-    def __init__(self, lambdas: LambdaService, invoker: AsyncInvoker, store: Store) -> None:
+    def __init__(self, lambdas: LambdaService, invoker: AsyncInvoker, store: Store,
+                 staged: function_code.StagedCode | None = None) -> None:
         self.lambdas = lambdas
         self.invoker = invoker
         self.store = store
+        self.staged = staged or function_code.StagedCode()
 
     def intercepts(self) -> dict[str, Interceptor]:
         """Lambda action -> its interceptor, for ``EngineApp.intercept``."""
@@ -87,6 +89,8 @@ class FunctionsApi:
             "PutFunctionEventInvokeConfig": self._guarded(self.put_event_invoke_config),
             "UpdateFunctionEventInvokeConfig": self._guarded(self.put_event_invoke_config),
             "DeleteFunctionEventInvokeConfig": self._guarded(self.delete_event_invoke_config),
+            "PutFunctionConcurrency": self._guarded(self.put_concurrency),
+            "DeleteFunctionConcurrency": self._guarded(self.delete_concurrency),
         }
 
     @staticmethod
@@ -112,10 +116,11 @@ class FunctionsApi:
         if not body.get("Handler"):
             return invalid("Handler is required for a .zip function")
         _check_runtime(body.get("Runtime"))
-        code = function_code.prepare(body.get("Code"), self.lambdas.code_root(), name or "function", self._s3_object)
+        code = function_code.prepare(body.get("Code"), self.lambdas.code_root(), name or "function", self._s3_object,
+                                     self.staged)
         try:
-            answer = call_moto(self.store, request, json.dumps({**body, "Code": function_code.for_moto(body["Code"])})
-                               .encode())
+            stored_code = function_code.for_moto(body["Code"], self.staged)
+            answer = call_moto(self.store, request, json.dumps({**body, "Code": stored_code}).encode())
             if answer.status_code != 201:
                 self._discard(code)
                 return answer
@@ -139,8 +144,9 @@ class FunctionsApi:
         body = json_body(call)
         if body.get("DryRun"):
             return call_moto(self.store, request)
-        code = function_code.prepare(body, self.lambdas.code_root(), entry.name, self._s3_object)
-        moto_code = function_code.for_moto({k: v for k, v in body.items() if k in ("ZipFile", "S3Bucket", "S3Key")})
+        code = function_code.prepare(body, self.lambdas.code_root(), entry.name, self._s3_object, self.staged)
+        moto_code = function_code.for_moto({k: v for k, v in body.items() if k in ("ZipFile", "S3Bucket", "S3Key")},
+                                           self.staged)
         rest = {k: v for k, v in body.items() if k not in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion")}
         try:
             answer = call_moto(self.store, request, json.dumps({**rest, **moto_code}).encode())
@@ -186,6 +192,27 @@ class FunctionsApi:
         if answer.status_code == 204 and request.args.get("Qualifier", "$LATEST") == "$LATEST":
             self.lambdas.delete(entry.name)
             self.invoker.configure(entry.arn, None)
+        return answer
+
+    def put_concurrency(self, request: Request, call: AwsCall) -> Response:
+        """Reserved concurrency caps the function's environments at once ("Configuring reserved concurrency",
+        https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html); 0 throttles every call,
+        which the engine does not model, so it is refused rather than stored and ignored."""
+        entry = self.lambdas.function(function_in(request.path))
+        reserved = json_body(call).get("ReservedConcurrentExecutions")
+        if isinstance(reserved, bool) or not isinstance(reserved, int) or reserved < 1:
+            return invalid("ReservedConcurrentExecutions must be a whole number from 1 in jobkit's engine "
+                           f"(0, which throttles every invocation, is not modelled), got {reserved!r}")
+        answer = call_moto(self.store, request)
+        if answer.status_code == 200:
+            self.lambdas.update(entry.name, reserved_concurrency=reserved)
+        return answer
+
+    def delete_concurrency(self, request: Request, call: AwsCall) -> Response:
+        entry = self.lambdas.function(function_in(request.path))
+        answer = call_moto(self.store, request)
+        if answer.status_code == 204:
+            self.lambdas.update(entry.name, reserved_concurrency=None)
         return answer
 
     # --- invocation -----------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobkit.engine.core.clock import SandboxClock
-from jobkit.engine.services.cloudformation.deployer import StackRegistry
 from jobkit.engine.services.lambda_.functions import Invoker, UnknownFunctionError
 from jobkit.lambda_runtime.function import InvocationResult
 from jobkit.lambda_runtime.report import log_timestamp
@@ -52,14 +51,6 @@ class InvokeConfig:
             on_success=(destinations.get("OnSuccess") or {}).get("Destination") or None,
             on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
         )
-
-
-def configs_from_registry(registry: StackRegistry, arn_of: Callable[[str], str]) -> dict[str, InvokeConfig]:
-    """Function ARN -> its AWS::Lambda::EventInvokeConfig."""
-    configs: dict[str, InvokeConfig] = {}
-    for resource in registry.of_type("AWS::Lambda::EventInvokeConfig"):
-        configs[arn_of(resource.properties["FunctionName"])] = InvokeConfig.from_properties(resource.properties)
-    return configs
 
 
 class AsyncInvoker:

@@ -5,6 +5,10 @@ engine's S3), or a folder of this machine named the way LocalStack names one for
   package is at most 250 MB unzipped. Each member must land inside the folder: an absolute name, a ``..``
   segment or a symbolic link is refused (a zip may name any path; unpacked naively, it writes anywhere). The
   size is counted as bytes are written, not taken from the zip's own headers.
+- A deployment's file asset: the folder of the cloud assembly that ``cdk deploy`` would zip and upload to the
+  bootstrap bucket, staged under that bucket and key (``StagedCode``) so that a template deployed from
+  ``cdk.out`` runs its folders as they are, with nothing zipped, uploaded or unpacked. An object really
+  uploaded there (``cdk deploy`` against the engine) is unpacked like any other.
 - Hot reloading: LocalStack's convention, ``Code={"S3Bucket": "hot-reload", "S3Key": "/absolute/path"}``
   ("Hot Reloading", https://docs.localstack.cloud/user-guide/lambda-tools/hot-reloading): the function runs
   the folder itself, and a change in it is picked up by the next new environment (``LambdaService`` recycles
@@ -44,6 +48,19 @@ class FunctionCode:
     hot_reload: bool = False
 
 
+class StagedCode:
+    """(bucket, key) -> the folder a deployment staged for that object."""
+
+    def __init__(self) -> None:
+        self._folders: dict[tuple[str, str], Path] = {}
+
+    def stage(self, bucket: str, key: str, folder: Path) -> None:
+        self._folders[(bucket, key)] = folder
+
+    def folder(self, code: dict[str, Any]) -> Path | None:
+        return self._folders.get((str(code.get("S3Bucket")), str(code.get("S3Key"))))
+
+
 def placeholder_zip() -> str:
     """What moto stores for code that is a local folder (moto would look for the bucket in its S3), base64."""
     buffer = BytesIO()
@@ -56,14 +73,18 @@ def is_hot_reload(code: dict[str, Any]) -> bool:
     return code.get("S3Bucket") == HOT_RELOAD_BUCKET
 
 
-def for_moto(code: dict[str, Any]) -> dict[str, Any]:
-    """The ``Code`` moto stores: the request's, or a placeholder for a local folder."""
-    return {"ZipFile": placeholder_zip()} if is_hot_reload(code) else code
+def for_moto(code: dict[str, Any], staged: StagedCode | None = None) -> dict[str, Any]:
+    """The ``Code`` moto stores: the request's, or a placeholder for a local or staged folder (moto would look
+    for the object in its S3)."""
+    local = is_hot_reload(code) or (staged is not None and staged.folder(code) is not None)
+    return {"ZipFile": placeholder_zip()} if local else code
 
 
-def prepare(code: Any, root: Path, name: str, s3_object: Any) -> FunctionCode:
+def prepare(code: Any, root: Path, name: str, s3_object: Any, staged: StagedCode | None = None) -> FunctionCode:
     """The folder of a ``Code`` (CreateFunction) or UpdateFunctionCode request; a new folder under ``root`` for
     a .zip. ``s3_object(bucket, key) -> bytes``: an object of the engine's S3. Raises ``LambdaError``."""
+    if staged is not None and isinstance(code, dict) and (folder := staged.folder(code)) is not None:
+        return FunctionCode(folder)
     if not isinstance(code, dict):
         raise LambdaError("InvalidParameterValueException", "Code must be an object with ZipFile or S3Bucket/S3Key")
     if code.get("ImageUri"):

@@ -3,8 +3,8 @@
 with the function's role credentials and the engine as its AWS endpoint, and its logs written to CloudWatch
 Logs (the function's LoggingConfig group, else ``/aws/lambda/<name>``) as Lambda does.
 
-One table, by name and ARN, holds every function: the template's (built at start) and those created through
-the Lambda API while the engine runs; both go through ``create``. A change of code or configuration builds a
+One table, by name and ARN, holds every function, whether a stack's deployment or a test created it: both
+come through the Lambda API (``api.FunctionsApi``). A change of code or configuration builds a
 new ``LocalFunction`` and retires the old one: invocations under way finish on the old environments, the next
 one starts a new environment ("Lambda execution environment lifecycle": an update makes Lambda create new
 environments, https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). A function whose
@@ -31,7 +31,6 @@ from typing import Any, Protocol
 from moto.backends import get_backend
 
 from jobkit.engine.core.clock import SandboxClock
-from jobkit.engine.services.cloudformation.deployer import StackRegistry
 from jobkit.lambda_runtime import zygote
 from jobkit.lambda_runtime.environment import FunctionConfig
 from jobkit.lambda_runtime.errors import FunctionStoppedError
@@ -94,31 +93,17 @@ class DeployedFunction:
     spec: FunctionSpec | None = None
 
 
-def spec_of_resource(resource: Any) -> FunctionSpec:
-    """An ``AWS::Lambda::Function`` of the template as the engine runs it (its code: the cdk.out asset folder)."""
-    props = resource.properties
-    reserved = props.get("ReservedConcurrentExecutions")
-    return FunctionSpec(
-        name=resource.physical_id, arn=resource.attributes["Arn"], role_arn=props["Role"],
-        handler=props["Handler"], runtime=props["Runtime"], code_dir=Path(resource.attributes["CodeDir"]),
-        timeout=float(props.get("Timeout", 3)), memory_size=int(props.get("MemorySize", 128)),
-        variables={k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()},
-        log_group=(props.get("LoggingConfig") or {}).get("LogGroup") or "",
-        reserved_concurrency=int(reserved) if reserved else None)
-
-
 class LambdaService:
     """Every function of the sandbox, by name and ARN."""
 
-    def __init__(self, registry: StackRegistry, *, endpoint_url: str, clock: SandboxClock,
+    def __init__(self, *, account: str, region: str, endpoint_url: str, clock: SandboxClock,
                  max_concurrency: int = 10, scratch: Path | None = None) -> None:
         """``scratch``: where the environments' /tmp folders and unpacked code go (the system's temporary
         folder if None)."""
-        self.registry = registry
         self.endpoint_url = endpoint_url
         self.clock = clock
-        self.account = registry.account
-        self.region = registry.region
+        self.account = account
+        self.region = region
         self.max_concurrency = max_concurrency
         self.scratch = scratch
         self._functions: dict[str, DeployedFunction] = {}
@@ -130,8 +115,6 @@ class LambdaService:
         self._stopped = threading.Event()
         self._watcher: threading.Thread | None = None
         self._stamps: dict[str, tuple[Path, str]] = {}  # hot-reloading function -> (folder, its stamp)
-        for resource in registry.of_type("AWS::Lambda::Function"):
-            self.create(spec_of_resource(resource))
 
     # --- the table ----------------------------------------------------------------------------------------
     def create(self, spec: FunctionSpec) -> DeployedFunction:

@@ -46,7 +46,6 @@ from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.core.destinations import service_of
 from jobkit.engine.core.server import AwsCall
 from jobkit.engine.moto.writes import WRITE_LOCK
-from jobkit.engine.services.cloudformation.deployer import StackRegistry
 from jobkit.engine.services.events import patterns
 from jobkit.engine.services.lambda_.errors import LambdaError, invalid, lambda_error, not_found
 from jobkit.engine.services.lambda_.functions import Invoker, UnknownFunctionError
@@ -133,12 +132,6 @@ class MappingConfig:
             enabled=bool(props.get("Enabled", True)),
             parallelization_factor=int(props.get("ParallelizationFactor", 1)),
         )
-
-
-def mappings_from_registry(registry: StackRegistry) -> list[MappingConfig]:
-    return [MappingConfig.from_properties(r.physical_id, r.properties)
-            for r in registry.of_type("AWS::Lambda::EventSourceMapping")
-            if ":dynamodb:" in str(r.properties.get("EventSourceArn", ""))]
 
 
 @dataclass

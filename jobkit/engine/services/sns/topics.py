@@ -30,7 +30,6 @@ from werkzeug.wrappers import Request, Response
 from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.core.server import AwsCall
-from jobkit.engine.services.cloudformation.deployer import StackRegistry
 from jobkit.engine.services.sns import filter_policy
 from jobkit.engine.services.sns.messages import (
     MAX_MESSAGE_BYTES,
@@ -58,10 +57,10 @@ _XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
 class SnsService:
     """Publishes to topics; delivers to their SQS and Lambda subscriptions."""
 
-    def __init__(self, registry: StackRegistry, destinations: Destinations, clock: SandboxClock,
+    def __init__(self, account: str, region: str, destinations: Destinations, clock: SandboxClock,
                  on_publish: Callable[[str, str, str], None] | None = None) -> None:
-        self.account = registry.account
-        self.region = registry.region
+        self.account = account
+        self.region = region
         self.destinations = destinations
         self.clock = clock
         self.on_publish = on_publish  # (topic arn, subscription's function arn, message) for the hop log

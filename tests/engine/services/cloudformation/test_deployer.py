@@ -7,14 +7,9 @@ import pytest
 
 from jobkit.client.deployment import Deployment
 from jobkit.engine.runtime import EmbeddedEngine
-from jobkit.engine.services.cloudformation.deployer import (
-    DeploymentError,
-    Resolver,
-    StackRegistry,
-    TemplateDeployer,
-    dependency_order,
-    local_outputs,
-)
+from jobkit.engine.services.cloudformation.deployer import CloudAssembly, StackDeployer, local_outputs
+from jobkit.engine.services.cloudformation.resource_types import DeploymentError, StackRegistry
+from jobkit.engine.services.cloudformation.template import Resolver, dependency_order
 
 
 def _registry() -> StackRegistry:
@@ -50,6 +45,10 @@ def test_dependency_order_follows_refs_getatts_and_depends_on() -> None:
                           "B": {"Type": "T", "Properties": {"X": {"Ref": "A"}}}})
 
 
+def _deployer(clients) -> StackDeployer:
+    return StackDeployer(clients, account="000000000000", region="us-east-1")
+
+
 def _write_template(folder: Path, resources: dict, **extra: object) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "JobsStack.template.json").write_text(json.dumps({"Resources": resources, **extra}))
@@ -61,9 +60,8 @@ def test_unknown_resource_type_is_refused_by_name(tmp_path: Path, moto_endpoint)
         "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
         "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
     })
-    deployer = TemplateDeployer(out, moto_endpoint, account="000000000000", region="us-east-1")
     with pytest.raises(DeploymentError, match=r"AWS::S3::Bucket \(Bucket\)"):
-        deployer.deploy()
+        _deployer(moto_endpoint).apply_assembly(out)
     # nothing was created before the refusal
     assert not [t for t in moto_endpoint("sns").list_topics()["Topics"] if "JobsStack-Topic-" in t["TopicArn"]]
 
@@ -73,7 +71,7 @@ def test_failing_rule_stops_the_deployment(tmp_path: Path, moto_endpoint) -> Non
         "R": {"Assertions": [{"Assert": {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-1"]},
                               "AssertDescription": "only eu-west-1"}]}})
     with pytest.raises(DeploymentError, match="only eu-west-1"):
-        TemplateDeployer(out, moto_endpoint, account="000000000000", region="us-east-1").deploy()
+        _deployer(moto_endpoint).apply_assembly(out)
 
 
 def test_conditions_skip_resources(tmp_path: Path, moto_endpoint) -> None:
@@ -81,7 +79,9 @@ def test_conditions_skip_resources(tmp_path: Path, moto_endpoint) -> None:
         "T": {"Type": "AWS::SNS::Topic", "Condition": "Never", "Properties": {"TopicName": "never"}},
         "U": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "always"}},
     }, Conditions={"Never": {"Fn::Equals": ["a", "b"]}})
-    registry = TemplateDeployer(out, moto_endpoint, account="000000000000", region="us-east-1").deploy()
+    deployer = _deployer(moto_endpoint)
+    deployer.apply_assembly(out)
+    registry = deployer.registry
     assert set(registry.resources) == {"U"}
 
 
@@ -98,7 +98,9 @@ def test_subscriptions_are_subscribed_in_moto_with_their_attributes(tmp_path: Pa
         "ToQueue": {"Type": "AWS::SNS::Subscription", "Properties": {
             "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs", "Endpoint": queue, "RawMessageDelivery": True}},
     })
-    registry = TemplateDeployer(out, moto_endpoint, account="000000000000", region="us-east-1").deploy()
+    deployer = _deployer(moto_endpoint)
+    deployer.apply_assembly(out)
+    registry = deployer.registry
     sns = moto_endpoint("sns")
     topic = registry.resources["Topic"].physical_id
     listed = {s["Endpoint"]: s["SubscriptionArn"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)[
@@ -113,8 +115,8 @@ def test_subscriptions_are_subscribed_in_moto_with_their_attributes(tmp_path: Pa
 
 
 def test_synthesized_stack_is_deployed_with_outputs(engine: EmbeddedEngine, deployment: Deployment) -> None:
-    registry = engine.registry
-    assert registry is not None
+    assert engine.stack is not None
+    registry = engine.stack.registry
     template = json.loads((Path(__file__).resolve().parents[4] / "cdk.out" / "JobsStack.template.json").read_text())
     assert set(registry.resources) == set(template["Resources"])
     outputs = deployment.outputs
@@ -143,3 +145,101 @@ def test_local_outputs_rewrite_execute_api_urls() -> None:
     outputs = local_outputs(registry, "http://127.0.0.1:4566")
     assert outputs["Url"] == "http://127.0.0.1:4566/restapis/abc123/dev/_user_request_/"
     assert outputs["Other"] == "x"
+
+
+def _table(**extra: object) -> dict:
+    return {"Type": "AWS::DynamoDB::Table", "Properties": {
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST", **extra}}
+
+
+def test_applying_again_creates_updates_and_deletes_in_place_and_keeps_the_items(moto_endpoint) -> None:
+    deployer = _deployer(moto_endpoint)
+    deployer.apply({"Resources": {
+        "Table": _table(),
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "before"}},
+        "Old": {"Type": "AWS::SNS::Topic", "Properties": {}},
+    }, "Outputs": {"TableName": {"Value": {"Ref": "Table"}}}})
+    table, topic, old = (deployer.registry.resources[k].physical_id for k in ("Table", "Topic", "Old"))
+    dynamodb, sns = moto_endpoint("dynamodb"), moto_endpoint("sns")
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "kept"}})
+
+    changes = deployer.apply({"Resources": {
+        "Table": _table(StreamSpecification={"StreamViewType": "NEW_IMAGE"}),
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "after"}},
+        "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/in-place/new"}},
+    }, "Outputs": {"TableName": {"Value": {"Ref": "Table"}},
+                   "Stream": {"Value": {"Fn::GetAtt": ["Table", "StreamArn"]}}}})
+
+    assert changes.summary() == {"created": ["Group"], "updated": ["Table", "Topic"], "replaced": [],
+                                 "deleted": ["Old"], "unchanged": []}
+    assert deployer.registry.resources["Table"].physical_id == table  # updated, not replaced: the items stay
+    assert dynamodb.get_item(TableName=table, Key={"id": {"S": "kept"}})["Item"] == {"id": {"S": "kept"}}
+    described = dynamodb.describe_table(TableName=table)["Table"]
+    assert described["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    assert deployer.registry.outputs["Stream"] == described["LatestStreamArn"]
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["DisplayName"] == "after"
+    assert old not in {t["TopicArn"] for t in sns.list_topics()["Topics"]}
+    assert moto_endpoint("logs").describe_log_groups(logGroupNamePrefix="/in-place/")["logGroups"][0][
+        "logGroupName"] == "/in-place/new"
+
+
+def test_a_change_a_type_cannot_make_in_place_replaces_the_resource_and_what_refers_to_it(moto_endpoint) -> None:
+    deployer = _deployer(moto_endpoint)
+    subscription = {"Type": "AWS::SNS::Subscription", "Properties": {
+        "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs", "Endpoint": "arn:aws:sqs:us-east-1:000000000000:q"}}
+    deployer.apply({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "first"}},
+                                  "Sub": subscription}})
+    first = deployer.registry.resources["Sub"].physical_id
+    changes = deployer.apply({"Resources": {
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "second"}}, "Sub": subscription}})
+    assert changes.replaced == ["Topic", "Sub"]  # a new name is a new topic; its subscription follows it
+    sns = moto_endpoint("sns")
+    topics = {t["TopicArn"].rsplit(":", 1)[-1] for t in sns.list_topics()["Topics"]}
+    assert "second" in topics and "first" not in topics
+    [listed] = sns.list_subscriptions_by_topic(TopicArn=deployer.registry.resources["Topic"].physical_id)[
+        "Subscriptions"]
+    assert listed["SubscriptionArn"] == deployer.registry.resources["Sub"].physical_id != first
+
+
+def test_a_template_the_engine_cannot_deploy_changes_nothing(moto_endpoint) -> None:
+    deployer = _deployer(moto_endpoint)
+    deployer.apply({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "kept"}}}})
+    before = dict(deployer.registry.resources)
+    for template, reason in (
+        ({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "changed"}},
+                        "Bucket": {"Type": "AWS::Nope::Thing"}}}, r"AWS::Nope::Thing \(Bucket\)"),
+        ({"Resources": {}}, "no Resources"),
+        ({"Parameters": {"P": {"Type": "String"}}, "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "P"}}}}}, "parameter P"),
+    ):
+        with pytest.raises(DeploymentError, match=reason):
+            deployer.apply(template)
+        assert deployer.registry.resources == before
+    topic = before["Topic"].physical_id
+    assert moto_endpoint("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["DisplayName"] == "kept"
+
+
+def test_delete_takes_every_resource_away_in_reverse_order(moto_endpoint) -> None:
+    events: list[tuple[str, str]] = []
+    deployer = StackDeployer(moto_endpoint, account="000000000000", region="us-east-1",
+                             on_event=lambda e: events.append((e.logical_id, e.status)))
+    deployer.apply({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "gone-soon"}},
+                                  "Sub": {"Type": "AWS::SNS::Subscription", "Properties": {
+                                      "TopicArn": {"Ref": "Topic"}, "Protocol": "sqs",
+                                      "Endpoint": "arn:aws:sqs:us-east-1:000000000000:q"}}}})
+    assert deployer.delete() == ["Sub", "Topic"]
+    assert events == [("Topic", "CREATE_COMPLETE"), ("Sub", "CREATE_COMPLETE"), ("Sub", "DELETE_COMPLETE"),
+                      ("Topic", "DELETE_COMPLETE")]
+    assert "gone-soon" not in str(moto_endpoint("sns").list_topics()["Topics"])
+
+
+def test_the_cloud_assembly_names_its_file_assets(tmp_path: Path) -> None:
+    out = _write_template(tmp_path / "cdk.out", {"T": {"Type": "AWS::SNS::Topic"}})
+    (out / "JobsStack.assets.json").write_text(json.dumps({"files": {"h": {
+        "source": {"path": "asset.h", "packaging": "zip"},
+        "destinations": {"d": {"bucketName": "b", "objectKey": "h.zip"}}}}}))
+    assert CloudAssembly.read(out).assets == {"h.zip": out / "asset.h"}
+    with pytest.raises(DeploymentError, match="synthesize"):
+        CloudAssembly.read(tmp_path / "missing")

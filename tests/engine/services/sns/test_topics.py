@@ -16,7 +16,6 @@ from jobkit.client.deployment import Deployment
 from jobkit.client.waiting import wait_for
 from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.core.server import ACCOUNT, REGION
-from jobkit.engine.services.cloudformation.deployer import StackRegistry
 from jobkit.engine.services.sns.topics import SnsService
 
 ATTRIBUTES = {"kind": {"DataType": "String", "StringValue": "order"},
@@ -241,7 +240,7 @@ def test_the_lambda_event_carries_the_subject_and_message_attributes(engine: Any
     handed: list[tuple[str, Delivery]] = []
     routes = Destinations()
     routes.register("lambda", lambda arn, delivery: handed.append((arn, delivery)))
-    service = SnsService(StackRegistry("JobsStack", "stack-id", ACCOUNT, REGION), routes, engine.clock)
+    service = SnsService(ACCOUNT, REGION, routes, engine.clock)
     message_id = service.publish(topic, "with attributes", "a subject", {
         "kind": {"Type": "String", "Value": "order"}, "price": {"Type": "Number", "Value": "12.5"}})
     service.publish(topic, "filtered out", attributes={"kind": {"Type": "String", "Value": "refund"}})

@@ -1,0 +1,173 @@
+"""A template's language: intrinsic functions, conditions and the order resources are created in.
+
+"Intrinsic function reference" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html)
+and "Conditions" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from jobkit.engine.services.cloudformation.resource_types import DeploymentError, StackRegistry
+
+_NO_VALUE = object()
+_SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+class Resolver:
+    """Resolves intrinsic functions against parameters, pseudo parameters and the deployed resources."""
+
+    def __init__(self, registry: StackRegistry, parameters: dict[str, Any], conditions: dict[str, Any]) -> None:
+        self.registry = registry
+        self.parameters = parameters
+        self.condition_defs = conditions
+        self._conditions: dict[str, bool] = {}
+
+    def pseudo(self) -> dict[str, Any]:
+        r = self.registry
+        return {
+            "AWS::AccountId": r.account, "AWS::Region": r.region, "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": r.stack_name, "AWS::StackId": r.stack_id,
+            "AWS::NoValue": _NO_VALUE, "AWS::NotificationARNs": [],
+        }
+
+    def ref(self, name: str) -> Any:
+        pseudo = self.pseudo()
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.registry.resources:
+            return self.registry.resources[name].physical_id
+        raise DeploymentError(f"Ref to {name!r}: no such parameter or (deployed) resource")
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        resource = self.registry.resources.get(logical_id)
+        if resource is None:
+            raise DeploymentError(f"Fn::GetAtt {logical_id}.{attribute}: {logical_id} is not deployed")
+        if attribute not in resource.attributes:
+            raise DeploymentError(f"Fn::GetAtt {logical_id}.{attribute}: {resource.type} has no such attribute here")
+        return resource.attributes[attribute]
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            if name not in self.condition_defs:
+                raise DeploymentError(f"condition {name!r} is not defined")
+            self._conditions[name] = bool(self.resolve(self.condition_defs[name]))
+        return self._conditions[name]
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            items = [self.resolve(v) for v in value]
+            return [v for v in items if v is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Condition" and isinstance(arg, str):
+                return self.condition(arg)
+            if key.startswith("Fn::"):
+                return self._function(key, arg)
+        out = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not _NO_VALUE}
+
+    def _function(self, name: str, arg: Any) -> Any:
+        if name == "Fn::GetAtt":
+            logical_id, attribute = arg.split(".", 1) if isinstance(arg, str) else self.resolve(arg)
+            return self.get_att(logical_id, attribute)
+        if name == "Fn::Join":
+            separator, items = arg
+            return separator.join(str(i) for i in self.resolve(items))
+        if name == "Fn::Sub":
+            return self._sub(arg)
+        if name == "Fn::Select":
+            index, items = self.resolve(arg)
+            return items[int(index)]
+        if name == "Fn::Split":
+            separator, text = self.resolve(arg)
+            return str(text).split(separator)
+        if name == "Fn::Base64":
+            return base64.b64encode(str(self.resolve(arg)).encode()).decode()
+        if name == "Fn::Equals":
+            left, right = self.resolve(arg)
+            return str(left) == str(right)
+        if name == "Fn::Not":
+            return not self.resolve(arg[0])
+        if name == "Fn::And":
+            return all(self.resolve(arg))
+        if name == "Fn::Or":
+            return any(self.resolve(arg))
+        if name == "Fn::If":
+            condition, yes, no = arg
+            return self.resolve(yes if self.condition(condition) else no)
+        if name == "Fn::Contains":
+            items, needle = self.resolve(arg)
+            return needle in items
+        raise DeploymentError(f"intrinsic function {name} is not supported by the embedded engine")
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if "." in name and name.split(".", 1)[0] in self.registry.resources:
+                return str(self.get_att(*name.split(".", 1)))
+            return str(self.ref(name))
+
+        return _SUB_VAR.sub(replace, text).replace("${!", "${")
+
+
+def references(value: Any) -> set[str]:
+    """Logical ids a template value refers to (Ref, Fn::GetAtt, Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for v in value:
+            found |= references(v)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg.split(".")[0] if isinstance(arg, str) else arg[0])
+            elif key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                found |= {m.split(".")[0] for m in _SUB_VAR.findall(text)}
+                if not isinstance(arg, str):
+                    found |= references(arg[1])
+            else:
+                found |= references(arg)
+    return found
+
+
+def dependency_order(resources: dict[str, Any]) -> list[str]:
+    """Logical ids so that each comes after what it references or DependsOn (template order otherwise)."""
+    depends: dict[str, set[str]] = {}
+    for logical_id, definition in resources.items():
+        explicit = definition.get("DependsOn", [])
+        explicit = [explicit] if isinstance(explicit, str) else explicit
+        refs = references(definition.get("Properties", {})) | set(explicit)
+        depends[logical_id] = {r for r in refs if r in resources}
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            raise DeploymentError(f"circular dependency: {' -> '.join([*path, node])}")
+        state[node] = 1
+        for dependency in sorted(depends[node]):
+            visit(dependency, [*path, node])
+        state[node] = 2
+        order.append(node)
+
+    for logical_id in resources:
+        visit(logical_id, [])
+    return order
+
