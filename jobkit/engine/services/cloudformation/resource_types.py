@@ -39,7 +39,8 @@ class DeployedResource:
 
 @dataclass
 class StackRegistry:
-    """A stack as deployed: logical id -> resource (in the order they were created) and its outputs."""
+    """A stack as deployed: logical id -> resource (in the order they were created), its outputs, and the values
+    its outputs export (export name -> value)."""
 
     stack_name: str
     stack_id: str
@@ -47,6 +48,7 @@ class StackRegistry:
     region: str
     resources: dict[str, DeployedResource] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)
 
     def of_type(self, resource_type: str) -> list[DeployedResource]:
         return [r for r in self.resources.values() if r.type == resource_type]

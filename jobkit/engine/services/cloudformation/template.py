@@ -1,5 +1,7 @@
-"""A template's language: intrinsic functions, conditions and the order resources are created in.
+"""A template's language: its text (JSON or YAML), intrinsic functions, conditions and the order resources are
+created in.
 
+"Template format" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/template-formats.html),
 "Intrinsic function reference" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html)
 and "Conditions" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html).
 """
@@ -7,22 +9,88 @@ and "Conditions" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide
 from __future__ import annotations
 
 import base64
+import json
 import re
+from collections.abc import Callable
 from typing import Any
+
+import yaml
 
 from jobkit.engine.services.cloudformation.resource_types import DeploymentError, StackRegistry
 
 _NO_VALUE = object()
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
+#: "Template anatomy": the top-level sections a template may have
+SECTIONS = frozenset({"AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings",
+                      "Conditions", "Transform", "Resources", "Outputs"})
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML as CloudFormation reads it: the short forms of the intrinsic functions (``!Ref``, ``!Sub``,
+    ``!GetAtt a.b`` ...) and dates left as text (``AWSTemplateFormatVersion: 2010-09-09`` is a string)."""
+
+
+_TemplateLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_TemplateLoader.add_multi_constructor("!", _short_form)
+
+
+def parse_template(body: str) -> dict[str, Any]:
+    """A template's text, JSON or YAML, as a document; DeploymentError in CloudFormation's words if it is not a
+    template ("Template format error: ...")."""
+    text = body.strip()
+    try:
+        document = json.loads(text) if text.startswith("{") else yaml.load(text, Loader=_TemplateLoader)  # noqa: S506  # nosec B506  # a SafeLoader
+    except json.JSONDecodeError as exc:
+        raise DeploymentError(f"Template format error: JSON not well-formed. (line {exc.lineno},  column {exc.colno})"
+                              ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise DeploymentError(f"Template format error: YAML not well-formed.{where}") from None
+    if not isinstance(document, dict):
+        raise DeploymentError("Template format error: the template must be a JSON or YAML object")
+    unknown = sorted(str(key) for key in document if key not in SECTIONS)
+    if unknown:
+        raise DeploymentError(f"Template format error: Invalid template property or properties [{', '.join(unknown)}]")
+    if "Transform" in document:
+        raise DeploymentError("Template format error: the embedded engine does not run transforms (macros, "
+                              f"AWS::Serverless): Transform {json.dumps(document['Transform'])}")
+    resources = document.get("Resources")
+    if not isinstance(resources, dict) or not resources:
+        raise DeploymentError("Template format error: At least one Resources member must be defined.")
+    return document
 
 
 class Resolver:
     """Resolves intrinsic functions against parameters, pseudo parameters and the deployed resources."""
 
-    def __init__(self, registry: StackRegistry, parameters: dict[str, Any], conditions: dict[str, Any]) -> None:
+    def __init__(self, registry: StackRegistry, parameters: dict[str, Any], conditions: dict[str, Any], *,
+                 mappings: dict[str, Any] | None = None, imports: Callable[[str], str] | None = None) -> None:
+        """``imports``: the value another stack exports under a name (``Fn::ImportValue``), KeyError if none."""
         self.registry = registry
         self.parameters = parameters
         self.condition_defs = conditions
+        self.mappings = mappings or {}
+        self.imports = imports
         self._conditions: dict[str, bool] = {}
 
     def pseudo(self) -> dict[str, Any]:
@@ -107,7 +175,30 @@ class Resolver:
         if name == "Fn::Contains":
             items, needle = self.resolve(arg)
             return needle in items
+        if name == "Fn::FindInMap":
+            return self._find_in_map(*self.resolve(arg))
+        if name == "Fn::ImportValue":
+            return self._import(str(self.resolve(arg)))
+        if name == "Fn::GetAZs":
+            region = self.resolve(arg) or self.registry.region
+            return [f"{region}{zone}" for zone in "abc"]
         raise DeploymentError(f"intrinsic function {name} is not supported by the embedded engine")
+
+    def _find_in_map(self, name: str, top: str, second: str, *default: Any) -> Any:
+        try:
+            return self.mappings[name][top][second]
+        except (KeyError, TypeError):
+            if default and isinstance(default[0], dict) and "DefaultValue" in default[0]:
+                return default[0]["DefaultValue"]
+            raise DeploymentError(f"Fn::FindInMap: mapping {name} has no {top}.{second}") from None
+
+    def _import(self, name: str) -> str:
+        try:
+            if self.imports is None:
+                raise KeyError(name)
+            return self.imports(name)
+        except KeyError:
+            raise DeploymentError(f"Fn::ImportValue: No export named {name} found.") from None
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))

@@ -58,9 +58,9 @@ def _write_template(folder: Path, resources: dict, **extra: object) -> Path:
 def test_unknown_resource_type_is_refused_by_name(tmp_path: Path, moto_endpoint) -> None:
     out = _write_template(tmp_path / "cdk.out", {
         "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
-        "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {}},
     })
-    with pytest.raises(DeploymentError, match=r"AWS::S3::Bucket \(Bucket\)"):
+    with pytest.raises(DeploymentError, match=r"AWS::EC2::VPC \(Vpc\)"):
         _deployer(moto_endpoint).apply_assembly(out)
     # nothing was created before the refusal
     assert not [t for t in moto_endpoint("sns").list_topics()["Topics"] if "JobsStack-Topic-" in t["TopicArn"]]
@@ -212,7 +212,8 @@ def test_a_template_the_engine_cannot_deploy_changes_nothing(moto_endpoint) -> N
                         "Bucket": {"Type": "AWS::Nope::Thing"}}}, r"AWS::Nope::Thing \(Bucket\)"),
         ({"Resources": {}}, "no Resources"),
         ({"Parameters": {"P": {"Type": "String"}}, "Resources": {
-            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "P"}}}}}, "parameter P"),
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "P"}}}}},
+         r"Parameters: \[P\] must have values"),
     ):
         with pytest.raises(DeploymentError, match=reason):
             deployer.apply(template)
@@ -243,3 +244,77 @@ def test_the_cloud_assembly_names_its_file_assets(tmp_path: Path) -> None:
     assert CloudAssembly.read(out).assets == {"h.zip": out / "asset.h"}
     with pytest.raises(DeploymentError, match="synthesize"):
         CloudAssembly.read(tmp_path / "missing")
+
+
+def test_plan_says_what_apply_would_do_and_touches_nothing(moto_endpoint) -> None:
+    deployer = _deployer(moto_endpoint)
+    deployer.apply({"Resources": {
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "before"}},
+        "Kept": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "kept"}},
+        "Gone": {"Type": "AWS::SNS::Topic", "Properties": {}},
+        "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/plan/group"}},
+    }})
+    before = dict(deployer.registry.resources)
+    planned = deployer.plan({"Resources": {
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "after"}},
+        "Kept": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "kept"}},
+        "New": {"Type": "AWS::SNS::Topic", "Properties": {}},
+        # refers to what is being added: its value is known only then
+        "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": {"Fn::Sub": "/plan/${New}"}}},
+    }})
+    assert [(p.action, p.logical_id, p.replacement, p.properties) for p in planned] == [
+        ("Modify", "Topic", "Conditional", ("DisplayName",)), ("Add", "New", "", ()),
+        ("Modify", "Group", "Conditional", ("LogGroupName",)), ("Remove", "Gone", "", ())]
+    assert planned[-1].physical_id == before["Gone"].physical_id
+    assert deployer.registry.resources == before
+    assert moto_endpoint("sns").get_topic_attributes(TopicArn=before["Topic"].physical_id)["Attributes"][
+        "DisplayName"] == "before"
+    assert deployer.plan(deployer.template) == []
+
+
+def test_a_retained_resource_outlives_its_removal_and_the_stack(moto_endpoint) -> None:
+    """"DeletionPolicy attribute": Retain keeps the resource when it leaves the template or the stack goes."""
+    events: list[tuple[str, str]] = []
+    deployer = StackDeployer(moto_endpoint, account="000000000000", region="us-east-1", stack_name="Retaining",
+                             on_event=lambda e: events.append((e.logical_id, e.status)))
+    kept = {"Type": "AWS::SNS::Topic", "DeletionPolicy": "Retain", "Properties": {"TopicName": "retained-one"}}
+    deployer.apply({"Resources": {"Kept": kept, "Other": {"Type": "AWS::SNS::Topic", "Properties": {
+        "TopicName": "retained-two", "DisplayName": "x"}, "DeletionPolicy": "Retain"}}})
+    deployer.apply({"Resources": {"Other": deployer.template["Resources"]["Other"]}})
+    deployer.delete()
+    assert ("Kept", "DELETE_SKIPPED") in events and ("Other", "DELETE_SKIPPED") in events
+    topics = {t["TopicArn"].rsplit(":", 1)[-1] for t in moto_endpoint("sns").list_topics()["Topics"]}
+    assert {"retained-one", "retained-two"} <= topics
+    assert deployer.registry.resources == {}
+
+
+def test_exports_are_recorded_and_imported(moto_endpoint) -> None:
+    exporting = StackDeployer(moto_endpoint, account="000000000000", region="us-east-1", stack_name="Exporting")
+    exporting.apply({
+        "Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "exported-topic"}}},
+        "Outputs": {"Arn": {"Value": {"Ref": "T"}, "Export": {"Name": {"Fn::Sub": "${AWS::StackName}-arn"}}}}})
+    assert exporting.registry.exports == {"Exporting-arn": exporting.registry.outputs["Arn"]}
+    importing = StackDeployer(moto_endpoint, account="000000000000", region="us-east-1", stack_name="Importing",
+                              imports=exporting.registry.exports.__getitem__)
+    importing.apply({"Resources": {"G": {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "LogGroupName": {"Fn::Join": ["/", ["", "imported", {"Fn::Select": [5, {"Fn::Split": [
+            ":", {"Fn::ImportValue": "Exporting-arn"}]}]}]]}}}}})
+    assert importing.registry.resources["G"].physical_id == "/imported/exported-topic"
+
+
+@pytest.mark.parametrize(("definition", "value", "message"), [
+    ({"Type": "String", "AllowedValues": ["a", "b"]}, "c", "Parameter 'P' must be one of AllowedValues"),
+    ({"Type": "String", "AllowedPattern": "[a-z]{1,3}"}, "abcd", r"Parameter 'P' must match pattern \[a-z\]\{1,3\}"),
+    ({"Type": "String", "AllowedPattern": "[a-z]+", "ConstraintDescription": "lower case only"}, "A",
+     "Parameter 'P' failed to satisfy constraint: lower case only"),
+])
+def test_parameter_constraints_are_checked_before_anything_is_touched(moto_endpoint, definition: dict,
+                                                                      value: str, message: str) -> None:
+    deployer = _deployer(moto_endpoint)
+    template = {"Parameters": {"P": definition}, "Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {
+        "DisplayName": {"Ref": "P"}}}}}
+    with pytest.raises(DeploymentError, match=message):
+        deployer.plan(template, {"P": value})
+    with pytest.raises(DeploymentError, match=message):
+        deployer.apply(template, parameters={"P": value})
+    assert deployer.registry.resources == {}
