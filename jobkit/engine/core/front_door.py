@@ -56,12 +56,16 @@ MiB = 1024 * 1024
 #: BatchWriteItem's total request size is at most 16 MB. Every other service the engine serves takes at most
 #: 1 MiB of payload per request (SQS SendMessageBatch, EventBridge PutEvents entries, CloudWatch Logs
 #: PutLogEvents: "Amazon SQS quotas", "Amazon EventBridge quotas", "CloudWatch Logs quotas"), which their
-#: protocols send escaped (JSON) or percent-encoded (query): at most 3 bytes a byte, plus the envelope.
+#: protocols send escaped (JSON) or percent-encoded (query): at most 3 bytes a byte, plus the envelope. S3 takes
+#: an object of up to 5 GB in one PUT ("Amazon S3 multipart upload limits"); the engine holds a body in memory,
+#: so it takes one as large as the largest a function's code can be (250 MB unzipped, "Lambda quotas": cdk
+#: uploads each asset in one PUT), and larger objects in parts.
 REQUEST_LIMITS: dict[str, int] = {
     "execute-api": 10 * MiB,
     "lambda:invoke": 6 * MiB,
     "lambda": 70 * MiB,
     "dynamodb": 16 * MiB,
+    "s3": 250 * MiB,
 }
 OTHER_SERVICE_LIMIT = 4 * MiB
 #: jobkit's own endpoints (``/_jobkit/*``, ``/_localstack/*``) and anything unsigned take small JSON documents

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from jobkit.engine.services.cloudformation.resource_types import ResourceType
 
 #: the services whose ``resources.py`` declares CloudFormation resource types
-WITH_RESOURCE_TYPES = ("apigateway", "cloudformation", "dynamodb", "events", "iam", "kms", "lambda_", "logs",
-                       "sns", "ssm")
+WITH_RESOURCE_TYPES = ("apigateway", "cloudformation", "dynamodb", "ecr", "events", "iam", "kms", "lambda_", "logs",
+                       "s3", "sns", "ssm")
 
 
 @cache

@@ -104,4 +104,6 @@ def test_each_request_is_capped_by_its_service() -> None:
     assert request_limit("POST", "/2015-03-31/functions", _signed("lambda")) == REQUEST_LIMITS["lambda"]
     assert request_limit("POST", "/", _signed("dynamodb")) == 16 * 1024 * 1024
     assert request_limit("POST", "/", _signed("sns")) == OTHER_SERVICE_LIMIT
+    # an S3 object in one PUT: as large as a function's code can be (cdk uploads each asset in one)
+    assert request_limit("PUT", "/bucket/asset.zip", _signed("s3")) == 250 * 1024 * 1024
     assert request_limit("POST", "/_jobkit/clock", Headers({"Host": "x"})) == OWN_ENDPOINT_LIMIT

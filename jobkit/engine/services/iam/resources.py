@@ -1,6 +1,9 @@
-"""AWS::IAM::Role and AWS::IAM::Policy ("AWS::IAM::Role", https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html;
-"AWS::IAM::Policy", .../aws-resource-iam-policy.html). A new RoleName or Path replaces a role; its trust policy,
-inline and managed policies are updated in place."""
+"""AWS::IAM::Role, AWS::IAM::Policy and AWS::IAM::ManagedPolicy ("AWS::IAM::Role", https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html;
+"AWS::IAM::Policy", .../aws-resource-iam-policy.html; "AWS::IAM::ManagedPolicy",
+.../aws-resource-iam-managedpolicy.html). A new RoleName or Path replaces a role; its trust policy, inline and
+managed policies, permissions boundary and tags are updated in place. A managed policy's new name, path or
+description replaces it; a new document is a new default version; its roles, users and groups are attached and
+detached in place."""
 
 from __future__ import annotations
 
@@ -45,9 +48,16 @@ def _attach(iam: Any, name: str, props: dict[str, Any], old: dict[str, Any]) -> 
 def _create_role(ctx: DeployContext, logical_id: str, props: dict[str, Any]) -> DeployedResource:
     iam = ctx.clients("iam")
     name = props.get("RoleName") or ctx.name(logical_id)
-    role = iam.create_role(RoleName=name, Path=props.get("Path", "/"),
-                           AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
-                           Description=props.get("Description", ""))["Role"]
+    args: dict[str, Any] = {"RoleName": name, "Path": props.get("Path", "/"),
+                            "AssumeRolePolicyDocument": json.dumps(props["AssumeRolePolicyDocument"]),
+                            "Description": props.get("Description", "")}
+    if props.get("PermissionsBoundary"):
+        args["PermissionsBoundary"] = props["PermissionsBoundary"]
+    if props.get("MaxSessionDuration"):
+        args["MaxSessionDuration"] = int(props["MaxSessionDuration"])
+    if props.get("Tags"):
+        args["Tags"] = props["Tags"]
+    role = iam.create_role(**args)["Role"]
     aws_managed = _attach(iam, name, props, {})
     return DeployedResource(logical_id, "AWS::IAM::Role", name, props,
                             {"Arn": role["Arn"], "RoleId": role["RoleId"],
@@ -60,8 +70,20 @@ def _update_role(ctx: DeployContext, old: DeployedResource, props: dict[str, Any
     iam, name = ctx.clients("iam"), old.physical_id
     if props["AssumeRolePolicyDocument"] != old.properties.get("AssumeRolePolicyDocument"):
         iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))
-    if props.get("Description", "") != old.properties.get("Description", ""):
-        iam.update_role(RoleName=name, Description=props.get("Description", ""))
+    if changed(old.properties, props, ("Description", "MaxSessionDuration")):
+        iam.update_role(RoleName=name, Description=props.get("Description", ""),
+                        MaxSessionDuration=int(props.get("MaxSessionDuration", 3600)))
+    if props.get("PermissionsBoundary") != old.properties.get("PermissionsBoundary"):
+        if props.get("PermissionsBoundary"):
+            iam.put_role_permissions_boundary(RoleName=name, PermissionsBoundary=props["PermissionsBoundary"])
+        else:
+            iam.delete_role_permissions_boundary(RoleName=name)
+    if props.get("Tags") != old.properties.get("Tags"):
+        gone = {t["Key"] for t in old.properties.get("Tags", [])} - {t["Key"] for t in props.get("Tags", [])}
+        if gone:
+            iam.untag_role(RoleName=name, TagKeys=sorted(gone))
+        if props.get("Tags"):
+            iam.tag_role(RoleName=name, Tags=props["Tags"])
     aws_managed = _attach(iam, name, props, old.properties)
     return DeployedResource(old.logical_id, old.type, name, props,
                             {**old.attributes, "AwsManagedPolicyArns": ",".join(aws_managed)})
@@ -107,7 +129,68 @@ def _delete_policy(ctx: DeployContext, resource: DeployedResource) -> None:
     _remove_policy(ctx, resource.properties["PolicyName"], resource.properties.get("Roles", []))
 
 
+#: the principals a managed policy is attached to: template property -> (attach, detach, the API's name for it)
+_PRINCIPALS = {"Roles": ("attach_role_policy", "detach_role_policy", "RoleName"),
+               "Users": ("attach_user_policy", "detach_user_policy", "UserName"),
+               "Groups": ("attach_group_policy", "detach_group_policy", "GroupName")}
+#: "IAM and AWS STS quotas": versions of a managed policy
+_MAX_VERSIONS = 5
+
+
+def _attach_managed(iam: Any, arn: str, props: dict[str, Any], old: dict[str, Any]) -> None:
+    for key, (attach, detach, name) in _PRINCIPALS.items():
+        before, after = set(old.get(key, [])), set(props.get(key, []))
+        for principal in sorted(before - after):
+            delete_quietly(lambda principal=principal, detach=detach, name=name: getattr(iam, detach)(  # type: ignore[misc]
+                **{name: principal, "PolicyArn": arn}))
+        for principal in sorted(after - before):
+            getattr(iam, attach)(**{name: principal, "PolicyArn": arn})
+
+
+def _create_managed(ctx: DeployContext, logical_id: str, props: dict[str, Any]) -> DeployedResource:
+    iam = ctx.clients("iam")
+    args: dict[str, Any] = {"PolicyName": props.get("ManagedPolicyName") or ctx.name(logical_id, 128),
+                            "Path": props.get("Path", "/"), "PolicyDocument": json.dumps(props["PolicyDocument"])}
+    if props.get("Description"):
+        args["Description"] = props["Description"]
+    policy = iam.create_policy(**args)["Policy"]
+    _attach_managed(iam, policy["Arn"], props, {})
+    return DeployedResource(logical_id, "AWS::IAM::ManagedPolicy", policy["Arn"], props,
+                            {"PolicyArn": policy["Arn"], "PolicyId": policy["PolicyId"],
+                             "DefaultVersionId": policy["DefaultVersionId"]})
+
+
+def _update_managed(ctx: DeployContext, old: DeployedResource, props: dict[str, Any]) -> DeployedResource | None:
+    if changed(old.properties, props, ("ManagedPolicyName", "Path", "Description")):
+        return None
+    iam, arn, attributes = ctx.clients("iam"), old.physical_id, dict(old.attributes)
+    if props["PolicyDocument"] != old.properties["PolicyDocument"]:
+        versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+        if len(versions) >= _MAX_VERSIONS:
+            oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+            iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+        version = iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(props["PolicyDocument"]),
+                                            SetAsDefault=True)["PolicyVersion"]
+        attributes["DefaultVersionId"] = version["VersionId"]
+    _attach_managed(iam, arn, props, old.properties)
+    return DeployedResource(old.logical_id, old.type, arn, props, attributes)
+
+
+def _delete_managed(ctx: DeployContext, resource: DeployedResource) -> None:
+    iam, arn = ctx.clients("iam"), resource.physical_id
+
+    def delete() -> None:
+        _attach_managed(iam, arn, {}, resource.properties)
+        for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+            if not version["IsDefaultVersion"]:
+                iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
+        iam.delete_policy(PolicyArn=arn)
+
+    delete_quietly(delete)
+
+
 RESOURCE_TYPES = (
     ResourceType("AWS::IAM::Role", _create_role, _update_role, _delete_role),
     ResourceType("AWS::IAM::Policy", _put_policy, _update_policy, _delete_policy),
+    ResourceType("AWS::IAM::ManagedPolicy", _create_managed, _update_managed, _delete_managed),
 )

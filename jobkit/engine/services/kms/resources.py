@@ -1,4 +1,6 @@
-"""AWS::KMS::Key ("AWS::KMS::Key", https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html)."""
+"""AWS::KMS::Key ("AWS::KMS::Key", https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html)
+and AWS::KMS::Alias (.../aws-resource-kms-alias.html: a new AliasName replaces it, a new TargetKeyId is updated
+in place)."""
 
 from __future__ import annotations
 
@@ -45,4 +47,24 @@ def _delete(ctx: DeployContext, resource: DeployedResource) -> None:
                                                                      PendingWindowInDays=days))
 
 
-RESOURCE_TYPES = (ResourceType("AWS::KMS::Key", _create, _update, _delete),)
+def _create_alias(ctx: DeployContext, logical_id: str, props: dict[str, Any]) -> DeployedResource:
+    ctx.clients("kms").create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+    return DeployedResource(logical_id, "AWS::KMS::Alias", props["AliasName"], props)
+
+
+def _update_alias(ctx: DeployContext, old: DeployedResource, props: dict[str, Any]) -> DeployedResource | None:
+    if props["AliasName"] != old.properties["AliasName"]:
+        return None
+    if props["TargetKeyId"] != old.properties["TargetKeyId"]:
+        ctx.clients("kms").update_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+    return DeployedResource(old.logical_id, old.type, old.physical_id, props, old.attributes)
+
+
+def _delete_alias(ctx: DeployContext, resource: DeployedResource) -> None:
+    delete_quietly(lambda: ctx.clients("kms").delete_alias(AliasName=resource.physical_id))
+
+
+RESOURCE_TYPES = (
+    ResourceType("AWS::KMS::Key", _create, _update, _delete),
+    ResourceType("AWS::KMS::Alias", _create_alias, _update_alias, _delete_alias),
+)
