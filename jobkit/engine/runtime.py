@@ -1,7 +1,7 @@
 """``EmbeddedEngine``: the whole sandbox in one process — the endpoint, the deployed stack, the compute plane.
 
 Start order: endpoint (moto behind it) -> the services the engine serves itself (API Gateway's data plane,
-Lambda, its asynchronous invocations and stream pollers, SNS, EventBridge, CloudFormation's reads) -> the
+Lambda, its asynchronous invocations and stream pollers, SNS, EventBridge, CloudFormation's API) -> the
 stack deployed through their APIs, as any client would create it -> ``cdk-outputs.json``. Stop order is the
 reverse. Each hop of a job is printed on one line with the job id (``jobkit.engine.core.hops``).
 """
@@ -25,14 +25,10 @@ from jobkit.engine.core.hops import HopLog
 from jobkit.engine.core.server import ACCOUNT, REGION, EngineApp, EngineServer, MotoCaller
 from jobkit.engine.moto import fast as moto_fast
 from jobkit.engine.services.apigateway.gateway import Gateway, GatewayResult, apis_from
-from jobkit.engine.services.cloudformation.deployer import (
-    Changes,
-    StackDeployer,
-    local_outputs,
-    write_outputs_file,
-)
+from jobkit.engine.services.cloudformation.api import StackApi
+from jobkit.engine.services.cloudformation.deployer import STACK_NAME, Changes, local_outputs, write_outputs_file
 from jobkit.engine.services.cloudformation.resource_types import DeploymentError
-from jobkit.engine.services.cloudformation.stacks import StackApi
+from jobkit.engine.services.cloudformation.stacks import Stack, Stacks
 from jobkit.engine.services.events.buses import EventsService
 from jobkit.engine.services.iam import policies as iam
 from jobkit.engine.services.lambda_.api import FunctionsApi
@@ -75,7 +71,9 @@ class EmbeddedEngine:
         self.url: str | None = None
         self.template_dir = Path()
         self.outputs_file: Path | None = None
-        self.stack: StackDeployer | None = None
+        #: every stack of the engine: its own (JobsStack, deployed at start) and any deployed through
+        #: CloudFormation's API beside it (``cdk deploy``)
+        self.stacks: Stacks | None = None
         self.gateway: Gateway | None = None
         self.staged = StagedCode()
         self._deploying = threading.Lock()
@@ -100,11 +98,10 @@ class EmbeddedEngine:
         self.template_dir = Path(template_dir)
         self.outputs_file = Path(outputs_file) if outputs_file else None
         try:
+            self.stacks = Stacks(self._clients(self.url), account=ACCOUNT, region=REGION,
+                                 stage_code=self.staged.stage, on_applied=lambda _stack: self._deployed())
             self._wire(self.url)
-            self.stack = StackDeployer(self._clients(self.url), account=ACCOUNT, region=REGION,
-                                       stage_code=self.staged.stage)
-            self.stack.apply_assembly(self.template_dir)
-            self._deployed()
+            self.stacks.apply_assembly(STACK_NAME, self.template_dir)
         except BaseException:
             self.stop()
             raise
@@ -116,20 +113,27 @@ class EmbeddedEngine:
     def deploy(self) -> Changes:
         """The stack of the engine's cloud assembly applied again, in place: what changed in the template since
         is created, updated or deleted; what did not, data included, stays. The outputs file follows."""
-        if self.stack is None:
+        if self.stacks is None:
             raise RuntimeError("the engine is not started")
         with self._deploying:
-            changes = self.stack.apply_assembly(self.template_dir)
-            self._deployed()
-        return changes
+            return self.stacks.apply_assembly(STACK_NAME, self.template_dir)
 
     def _deployed(self) -> None:
-        """What follows a deployment: the gateway serves the stack's APIs as they are now, and the outputs."""
-        assert self.stack is not None and self.url is not None
+        """What follows any deployment of any stack: the gateway serves the stacks' APIs as they are now, and
+        the engine's own stack's outputs."""
+        assert self.stacks is not None and self.url is not None
         if self.gateway is not None:
-            self.gateway.apis = apis_from([self.stack.registry])
-        self.outputs = (write_outputs_file(self.outputs_file, self.stack.registry, self.url) if self.outputs_file
-                        else local_outputs(self.stack.registry, self.url))
+            self.gateway.apis = apis_from(self.stacks.registries())
+        own = self.stacks.find(STACK_NAME)
+        if own is None:
+            return
+        self.outputs = (write_outputs_file(self.outputs_file, own.registry, self.url) if self.outputs_file
+                        else local_outputs(own.registry, self.url))
+
+    def _stack_outputs(self, stack: Stack) -> dict[str, str]:
+        """What DescribeStacks answers: the engine's own stack's outputs as the engine serves them, another
+        stack's as its template made them."""
+        return dict(self.outputs) if stack.name == STACK_NAME else dict(stack.registry.outputs)
 
     @staticmethod
     def _freeze_start_up() -> None:
@@ -212,9 +216,11 @@ class EmbeddedEngine:
         app.intercept("sns", "PublishBatch", self.sns.intercept_publish_batch)
         for action, handler in self.events.interceptors().items():
             app.intercept("events", action, handler)
-        stack_api = StackApi(lambda: [] if self.stack is None else [(self.stack.registry, self.outputs)])
+        assert self.stacks is not None
+        stack_api = StackApi(self.stacks, account=ACCOUNT, outputs=self._stack_outputs)
         for action, handler in stack_api.intercepts().items():
             app.intercept("cloudformation", action, handler)
+        app.own("cloudformation")
         app.routes["/_jobkit/clock"] = self._clock_http
         app.routes["/_jobkit/deploy"] = self._deploy_http
 

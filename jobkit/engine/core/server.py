@@ -2,8 +2,9 @@
 
 Routing, in order: ``/_localstack/health``; the REST APIs (``/restapis/{id}/{stage}/_user_request_/...`` and
 host ``{id}.execute-api.localhost.localstack.cloud``) to the gateway; the AWS actions the compute plane owns
-(Lambda Invoke, EventBridge PutEvents/StartReplay, CloudFormation DescribeStacks, ...) to their interceptors;
-everything else to moto's in-process server, which is the store and control plane.
+(Lambda Invoke, EventBridge PutEvents/StartReplay, ...) to their interceptors, and every action of a service the
+engine serves whole (CloudFormation) to its own or to "not implemented"; everything else to moto's in-process
+server, which is the store and control plane.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ MAX_CHUNK_LINE = 4096
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 128 * 1024 * 1024
 MAX_TRAILERS = 32
-SERVICES = ("apigateway", "cloudformation", "dynamodb", "dynamodbstreams", "events", "iam", "kms", "lambda",
-            "logs", "sns", "sqs", "ssm", "sts")
+SERVICES = ("apigateway", "cloudformation", "dynamodb", "dynamodbstreams", "ecr", "events", "iam", "kms", "lambda",
+            "logs", "s3", "sns", "sqs", "ssm", "sts")
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,18 @@ class EngineApp:
         moto_patches.install()  # every patch of moto's internals, on the release they were written for
         self.moto = _Dispatcher()
         self.interceptors: dict[tuple[str, str], Interceptor] = {}
+        #: services the engine serves whole: an action without an interceptor is refused, never passed to moto
+        self.owned: set[str] = set()
         self.routes: dict[str, Callable[[Request], Response]] = {}
         self.api_handler: ApiHandler | None = None
 
     def intercept(self, service: str, action: str, handler: Interceptor) -> None:
         self.interceptors[(service, action)] = handler
+
+    def own(self, service: str) -> None:
+        """Serves ``service`` from its interceptors only: any other action of it answers ``not_implemented``
+        (moto's would act on a store the engine does not read)."""
+        self.owned.add(service)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -209,6 +217,8 @@ class EngineApp:
             handler = self.interceptors.get((call.service, call.action))
             if handler is not None:
                 return handler(request, call)
+            if call.service in self.owned:
+                return not_implemented(call.service, call.action).response(call.service)
         if request.path.startswith("/restapis/") and (call is None or call.service == "execute-api"
                                                       or _USER_REQUEST.match(request.path)):
             # a caller of the API (not of API Gateway's control plane) on a path the API does not serve, or an

@@ -115,8 +115,10 @@ def test_subscriptions_are_subscribed_in_moto_with_their_attributes(tmp_path: Pa
 
 
 def test_synthesized_stack_is_deployed_with_outputs(engine: EmbeddedEngine, deployment: Deployment) -> None:
-    assert engine.stack is not None
-    registry = engine.stack.registry
+    assert engine.stacks is not None
+    own = engine.stacks.find("JobsStack")
+    assert own is not None
+    registry = own.registry
     template = json.loads((Path(__file__).resolve().parents[4] / "cdk.out" / "JobsStack.template.json").read_text())
     assert set(registry.resources) == set(template["Resources"])
     outputs = deployment.outputs
