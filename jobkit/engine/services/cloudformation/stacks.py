@@ -112,6 +112,7 @@ class Stack:
     change_sets: dict[str, ChangeSet] = field(default_factory=dict)
     #: the ClientRequestToken of the operation under way, carried by its events
     token: str | None = None
+    termination_protection: bool = False
 
     @property
     def id(self) -> str:

@@ -77,7 +77,65 @@ def parse_template(body: str) -> dict[str, Any]:
     resources = document.get("Resources")
     if not isinstance(resources, dict) or not resources:
         raise DeploymentError("Template format error: At least one Resources member must be defined.")
+    for section in ("Parameters", "Mappings", "Conditions", "Rules", "Outputs"):
+        if not isinstance(document.get(section, {}), dict):
+            raise DeploymentError(f"Template format error: {section} must be an object")
+    for logical_id, definition in resources.items():
+        if not isinstance(definition, dict) or not isinstance(definition.get("Type"), str):
+            raise DeploymentError(f"Template format error: [/Resources/{logical_id}] Every Resources object must "
+                                  "contain a Type member.")
+        if not isinstance(definition.get("Properties", {}), dict):
+            raise DeploymentError(f"Template format error: [/Resources/{logical_id}/Properties] must be an object")
+    for key, output in document.get("Outputs", {}).items():
+        if not isinstance(output, dict) or "Value" not in output:
+            raise DeploymentError(f"Template format error: Every Outputs member must contain a Value object ({key})")
+    unresolved = sorted(unresolved_references(resources, document.get("Parameters", {})))
+    if unresolved:
+        raise DeploymentError(f"Template format error: Unresolved resource dependencies [{', '.join(unresolved)}] "
+                              "in the Resources block of the template")
     return document
+
+
+#: the pseudo parameters a Ref may name ("Pseudo parameters reference")
+PSEUDO = frozenset({"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName",
+                    "AWS::StackId", "AWS::NoValue", "AWS::NotificationARNs"})
+
+
+def unresolved_references(resources: dict[str, Any], parameters: dict[str, Any]) -> set[str]:
+    """What the resources refer to (Ref, Fn::GetAtt, Fn::Sub, DependsOn) that is no resource, parameter or
+    pseudo parameter."""
+    known = set(resources) | set(parameters) | PSEUDO
+    found: set[str] = set()
+    for definition in resources.values():
+        depends = definition.get("DependsOn", [])
+        found |= {depends} if isinstance(depends, str) else {str(d) for d in depends if isinstance(d, str)}
+        found |= _named(definition.get("Properties", {}))
+    return found - known
+
+
+def _named(value: Any) -> set[str]:
+    """The names a value refers to, leaving out a Fn::Sub's own variables."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _named(item)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                target = arg.split(".")[0] if isinstance(arg, str) else (arg or [None])[0]
+                if isinstance(target, str):
+                    found.add(target)
+            elif key == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1]) \
+                    if isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], dict) else ("", {})
+                if isinstance(text, str):
+                    found |= {m.split(".")[0] for m in _SUB_VAR.findall(text)} - set(variables)
+                found |= _named(variables)
+            else:
+                found |= _named(arg)
+    return found
 
 
 class Resolver:
@@ -139,7 +197,11 @@ class Resolver:
             if key == "Condition" and isinstance(arg, str):
                 return self.condition(arg)
             if key.startswith("Fn::"):
-                return self._function(key, arg)
+                try:
+                    return self._function(key, arg)
+                except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+                    raise DeploymentError(f"Template error: {key} is malformed ({json.dumps(arg)[:200]}): "
+                                          f"{type(exc).__name__} {exc}") from None
         out = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not _NO_VALUE}
 

@@ -216,6 +216,18 @@ def test_create_and_update_stack_roll_back_what_failed(deployment: Deployment, c
         "No updates are to be performed."
 
 
+def test_a_protected_stack_is_not_deleted(cfn: Any, stack_name: str) -> None:
+    template = json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}}})
+    created = cfn.create_stack(StackName=stack_name, TemplateBody=template, EnableTerminationProtection=True)
+    assert _settled(cfn, stack_name)["EnableTerminationProtection"] is True
+    refused = _error(cfn.delete_stack, StackName=stack_name)
+    assert refused["Message"] == f"Stack [{stack_name}] cannot be deleted while TerminationProtection is enabled"
+    assert cfn.update_termination_protection(StackName=stack_name, EnableTerminationProtection=False)[
+        "StackId"] == created["StackId"]
+    cfn.delete_stack(StackName=stack_name)
+    assert _settled(cfn, created["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+
+
 ROLE = {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
     "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                    "Principal": {"Service": "lambda.amazonaws.com"}}]}}}}}

@@ -16,6 +16,7 @@ Parameters:
 Conditions:
   IsDefault: !Equals [!Ref Qualifier, hnb659fds]
 Resources:
+  Other: {Type: AWS::SNS::Topic}
   Topic:
     Type: AWS::SNS::Topic
     Properties:
@@ -56,6 +57,12 @@ def test_yaml_short_forms_are_the_long_forms() -> None:
     ("Resourcez: {T: {Type: AWS::SNS::Topic}}\nResources: {T: {Type: AWS::SNS::Topic}}",
      r"Invalid template property or properties \[Resourcez\]"),
     ("Transform: AWS::Serverless-2016-10-31\nResources: {T: {Type: AWS::SNS::Topic}}", "does not run transforms"),
+    ("Resources: {T: {Properties: {}}}", "Every Resources object must contain a Type member"),
+    ("Resources: {T: {Type: AWS::SNS::Topic}}\nOutputs: {O: {Description: x}}",
+     r"Every Outputs member must contain a Value object \(O\)"),
+    ("Resources: {T: {Type: AWS::SNS::Topic, DependsOn: [Gone], Properties: {DisplayName: !GetAtt Other.Name,"
+     " TopicName: !Sub ['${Local}-${AWS::Region}-${Missing}', {Local: x}]}}}",
+     r"Unresolved resource dependencies \[Gone, Missing, Other\] in the Resources block of the template"),
 ])
 def test_what_is_not_a_template_is_refused_in_cloudformations_words(body: str, message: str) -> None:
     with pytest.raises(DeploymentError, match=message):
@@ -73,6 +80,8 @@ def test_find_in_map_import_value_and_get_azs() -> None:
         == "elsewhere"
     assert resolver.resolve({"Fn::ImportValue": "shared-name"}) == "shared-value"
     assert resolver.resolve({"Fn::Select": [0, {"Fn::GetAZs": ""}]}) == "us-east-1a"
+    with pytest.raises(DeploymentError, match=r"Template error: Fn::Join is malformed \(\"a\"\)"):
+        resolver.resolve({"Fn::Join": "a"})
     with pytest.raises(DeploymentError, match="No export named missing found"):
         resolver.resolve({"Fn::ImportValue": "missing"})
     with pytest.raises(DeploymentError, match=r"mapping Regions has no eu-west-1\.Name"):
