@@ -191,8 +191,8 @@ class Stacks:
             self._begin(stack, kind, Submission(assembly.template, body, defaults(assembly.template),
                                                 description=assembly.template.get("Description")))
         changes = self._apply(stack, kind, lambda: stack.deployer.apply(assembly.template, assets=assembly.assets),
-                              rollback=False)
-        assert changes is not None  # without rollback, a failure is raised
+                              rollback=False, raising=True)
+        assert changes is not None  # a failure is raised
         return changes
 
     # --- CloudFormation's operations ----------------------------------------------------------------------
@@ -302,9 +302,10 @@ class Stacks:
         self._event(stack, f"{kind}_IN_PROGRESS", "User Initiated", token)
 
     def _apply(self, stack: Stack, kind: str, apply: Callable[[], Changes], *, rollback: bool,
-               previous: Submission | None = None, token: str | None = None) -> Changes | None:
+               previous: Submission | None = None, token: str | None = None,
+               raising: bool = False) -> Changes | None:
         """Runs ``apply`` and moves the stack's status on: ``kind``_COMPLETE, or the failure's and its rollback's
-        statuses. Without rollback (the engine's own deployment) the failure is raised to the caller."""
+        statuses. ``raising`` (the engine's own deployment, synchronous): the failure is raised to the caller."""
         try:
             changes = apply()
         except Exception as exc:
@@ -312,6 +313,8 @@ class Stacks:
             if not rollback:
                 self._event(stack, f"{kind}_FAILED", reason, token)
                 self.on_applied(stack)
+                if not raising:
+                    return None
                 if isinstance(exc, DeploymentError):
                     raise
                 raise DeploymentError(reason) from exc

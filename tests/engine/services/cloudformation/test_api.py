@@ -214,6 +214,15 @@ def test_create_and_update_stack_roll_back_what_failed(deployment: Deployment, c
     assert json.loads(json.dumps(cfn.get_template(StackName=stack_name)["TemplateBody"])) == good
     assert _error(cfn.update_stack, StackName=stack_name, TemplateBody=json.dumps(good))["Message"] == \
         "No updates are to be performed."
+    cfn.delete_stack(StackName=stack_name)
+    _settled(cfn, created["StackId"])
+
+    # with rollback disabled, the failure stays as it is: what was made is kept, for the next attempt
+    created = cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps(failing), DisableRollback=True)
+    stack = _settled(cfn, created["StackId"])
+    assert stack["StackStatus"] == "CREATE_FAILED" and stack["DisableRollback"] is True
+    assert [r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=stack_name)[
+        "StackResourceSummaries"]] == ["Topic"]
 
 
 def test_a_protected_stack_is_not_deleted(cfn: Any, stack_name: str) -> None:
