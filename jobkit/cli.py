@@ -72,6 +72,8 @@ def up(
     detach: Annotated[bool, typer.Option(help="return once ready instead of staying in the foreground")] = False,
     time_scale: Annotated[float, typer.Option(help="embedded only: sandbox clock speed (retry delays, event "
                                                    "ages and the jobs' sleeps take 1/N of real time)")] = 1.0,
+    watch: Annotated[bool, typer.Option(help="embedded, in the foreground: a saved handler reaches the "
+                                             "functions, a saved stack is applied in place")] = True,
 ) -> None:
     """Start a sandbox, deploy the stack into it, print Ready. and the endpoints."""
     if not (math.isfinite(time_scale) and time_scale > 0):
@@ -91,7 +93,7 @@ def up(
             _print_ready(deployment)
             out.print(f"(ready in {seconds:.1f} s; one line per hop below) Press Ctrl-C to stop.")
 
-        serve(time_scale=time_scale, on_ready=ready, stop=stop)
+        serve(time_scale=time_scale, on_ready=ready, stop=stop, watch=watch)
         return
     box = sandbox(target, runtime, time_scale=time_scale)
     deployment = box.up(ui)

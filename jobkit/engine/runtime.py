@@ -116,12 +116,15 @@ class EmbeddedEngine:
             threading.Thread(target=self.lambdas.prewarm, name="jobkit-prewarm", daemon=True).start()
         return EngineInfo(self.url, dict(self.outputs))
 
-    def deploy(self) -> Changes:
-        """The stack of the engine's cloud assembly applied again, in place: what changed in the template since
-        is created, updated or deleted; what did not, data included, stays. The outputs file follows."""
+    def deploy(self, template_dir: Path | None = None) -> Changes:
+        """The stack of the engine's cloud assembly (or of ``template_dir``, from now on) applied again, in place:
+        what changed in the template since is created, updated or deleted; what did not, data included, stays.
+        The outputs file follows."""
         if self.stack is None:
             raise RuntimeError("the engine is not started")
         with self._deploying:
+            if template_dir is not None:
+                self.template_dir = Path(template_dir)
             changes = self.stack.apply_assembly(self.template_dir)
             self._deployed()
         return changes

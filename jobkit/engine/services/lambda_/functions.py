@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
-import os
 import shutil
 import tempfile
 import threading
@@ -31,6 +29,7 @@ from typing import Any, Protocol
 from moto.backends import get_backend
 
 from jobkit.engine.core.clock import SandboxClock
+from jobkit.folders import folder_stamp
 from jobkit.lambda_runtime import zygote
 from jobkit.lambda_runtime.environment import FunctionConfig
 from jobkit.lambda_runtime.errors import FunctionStoppedError
@@ -359,28 +358,3 @@ def _prewarm(entry: DeployedFunction) -> None:
         entry.local.prewarm()
     except FunctionStoppedError:
         return
-
-
-#: folders a code folder's stamp leaves out: written by Python itself (bytecode caches) or by tools
-_UNWATCHED = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules"})
-
-
-def folder_stamp(folder: Path, limit: int = 20_000) -> str:
-    """A digest of a folder's files (relative path, size, modification time), ``limit`` files at most: what
-    changes when a file is written, added or removed. Bytecode caches and tool folders are left out."""
-    entries: list[str] = []
-    stack = [folder]
-    while stack and len(entries) < limit:
-        current = stack.pop()
-        try:
-            with os.scandir(current) as scan:
-                for item in scan:
-                    if item.is_dir(follow_symlinks=False):
-                        if item.name not in _UNWATCHED:
-                            stack.append(Path(item.path))
-                    elif item.is_file(follow_symlinks=False):
-                        info = item.stat(follow_symlinks=False)
-                        entries.append(f"{os.path.relpath(item.path, folder)}\0{info.st_size}\0{info.st_mtime_ns}")
-        except OSError:
-            entries.append(f"{current}\0gone")
-    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
