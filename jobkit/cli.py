@@ -103,9 +103,16 @@ def up(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    out.print("Press Ctrl-C to stop.")
-    stop.wait()
-    box.down(ui)
+    follow = getattr(box, "follow", None) if watch else None  # the host runtime runs code where it lies
+    watcher = follow(deployment, ui).start() if follow is not None else None
+    out.print("Press Ctrl-C to stop." + (" Saved handlers and stack changes are applied as they come."
+                                         if watcher is not None else ""))
+    try:
+        stop.wait()
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        box.down(ui)
 
 
 @app.command()

@@ -91,7 +91,7 @@ def follow(engine: EmbeddedEngine, deployment: Deployment, snapshots: Path, root
            synthesize: Callable[[], Path] = lambda: synth(LOCAL_CONTEXT)[0]) -> Watcher:
     """A watcher of the project for a running engine: handler saves reach the functions, stack saves are
     synthesized (``synthesize`` returns the cloud assembly) and applied in place; each reported as a hop line."""
-    from jobkit.engine.services.cloudformation.deployer import CloudAssembly
+    from jobkit.deploy.assembly import CloudAssembly
 
     def say(hop: str, detail: str) -> None:
         engine.hops(hop, None, detail)
