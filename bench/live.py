@@ -9,7 +9,9 @@ How each is taken is written beside it in the JSON (``how``). Run: ``make bench`
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import operator
 import shutil
 import statistics
 import tempfile
@@ -68,7 +70,7 @@ def reload_ms(lam: Any, runs: int) -> list[float]:
                 code.look()
                 return json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
 
-            wait_for(answer, lambda got, v=version: got == v, timeout=30, describe=f"version {version}",
+            wait_for(answer, functools.partial(operator.eq, version), timeout=30, describe=f"version {version}",
                      interval=0.2, max_interval=0.2)  # the watcher's own look interval
             times.append((time.monotonic() - began) * 1000)
     finally:
