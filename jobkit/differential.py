@@ -32,6 +32,7 @@ from typing import Any
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import ApiResponse, JobsApi
 from jobkit.client.waiting import wait_for
+from jobkit.sandbox import REGION
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 UNKNOWN_ID = "00000000-0000-0000-0000-000000000000"
@@ -441,21 +442,21 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
         f"{STREAM_RECORD} ; {ITEM_SIZES}"),
     KnownDifference(
         "sns_lambda_event.Records[0].Sns.UnsubscribeUrl",
-        "str:https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
+        f"str:https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
         "<account>:<topic>:<uuid>",
         "str:http://localhost.localstack.cloud:4566/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
         "<account>:<topic>:<uuid>", "neither",
         "the host is naturally each engine's own (AWS: https://sns.<region>.amazonaws.com)",
         SNS_EVENT),
     KnownDifference(
-        "sns_*.SigningCert*", "str:https://sns.us-east-1.amazonaws.com/SimpleNotificationService-<hex>.pem",
+        "sns_*.SigningCert*", f"str:https://sns.{REGION}.amazonaws.com/SimpleNotificationService-<hex>.pem",
         "str:http://localhost.localstack.cloud:4566/_aws/sns/SimpleNotificationService-<hex>.pem", "embedded",
         "the certificate URL names AWS's SNS endpoint on AWS (as the embedded engine and moto write it); "
         "LocalStack serves its own certificate. Nothing in jobkit verifies signatures",
         f"{SNS_FORMAT} ; {SNS_SIGNATURES}"),
     KnownDifference(
         "sns_sqs_envelope.UnsubscribeURL",
-        "str:https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
+        f"str:https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
         "<account>:<topic>:<uuid>",
         "str:http://localhost.localstack.cloud:4566/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:<region>:"
         "<account>:<topic>:<uuid>", "embedded",

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request, Response
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
 from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.core.hops import HopLog
-from jobkit.engine.core.server import ACCOUNT, REGION, EngineApp, EngineServer, MotoCaller
+from jobkit.engine.core.server import EngineApp, EngineServer, MotoCaller
 from jobkit.engine.moto import fast as moto_fast
 from jobkit.engine.services.apigateway.gateway import Gateway, GatewayResult, apis_from_registry
 from jobkit.engine.services.cloudformation.deployer import (
@@ -31,7 +31,7 @@ from jobkit.engine.services.cloudformation.deployer import (
 )
 from jobkit.engine.services.cloudformation.stacks import StackApi
 from jobkit.engine.services.events.buses import EventsService
-from jobkit.engine.services.iam import policies as iam
+from jobkit.engine.services.iam.sts import sts_credentials
 from jobkit.engine.services.lambda_.api import FunctionsApi
 from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker, configs_from_registry
 from jobkit.engine.services.lambda_.functions import LambdaService
@@ -39,6 +39,7 @@ from jobkit.engine.services.lambda_.mappings import MappingConfig, Outcome, Stre
 from jobkit.engine.services.sns.topics import SnsService
 from jobkit.engine.services.sqs.queues import Queues
 from jobkit.lambda_runtime.function import InvocationResult
+from jobkit.sandbox import ACCOUNT, REGION
 
 DEFAULT_PORT = 4566
 
@@ -147,7 +148,7 @@ class EmbeddedEngine:
         assert self.app is not None and self.registry is not None
         registry, app, hops = self.registry, self.app, self.hops
         app.api_handler = Gateway(apis_from_registry(registry), account=ACCOUNT, region=REGION,
-                                  credentials=iam.sts_credentials(ACCOUNT), call_service=MotoCaller(app),
+                                  credentials=sts_credentials(ACCOUNT), call_service=MotoCaller(app),
                                   on_result=self._on_api_result)
         self.lambdas = LambdaService(registry, endpoint_url=url, clock=self.clock, scratch=self.scratch)
         self.async_invoker = AsyncInvoker(self.lambdas, self.clock, self._send_to_destination,
