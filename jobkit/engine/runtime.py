@@ -22,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
 from jobkit.engine.core.destinations import Destinations
 from jobkit.engine.core.hops import HopLog, HopObserver
-from jobkit.engine.core.server import ACCOUNT, REGION, EngineApp, EngineServer
+from jobkit.engine.core.server import EngineApp, EngineServer
 from jobkit.engine.core.service import EngineContext
 from jobkit.engine.moto import fast as moto_fast
 from jobkit.engine.services import SERVED, starter
@@ -37,6 +37,7 @@ from jobkit.engine.services.cloudformation.resource_types import DeploymentError
 from jobkit.engine.services.cloudformation.stacks import StackApi
 from jobkit.engine.services.events.buses import EventsService
 from jobkit.engine.services.lambda_.functions import LambdaService
+from jobkit.sandbox import ACCOUNT, REGION
 
 DEFAULT_PORT = 4566
 #: the longest one call of a deployment to the engine may take (a function's creation unpacks its code)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from jobkit.engine.core.server import MotoCaller
 from jobkit.engine.core.service import EngineContext
 from jobkit.engine.services.apigateway.gateway import Gateway, GatewayResult
-from jobkit.engine.services.iam import policies as iam
+from jobkit.engine.services.iam.sts import sts_credentials
 
 
 def start(ctx: EngineContext) -> Gateway:
@@ -15,7 +15,7 @@ def start(ctx: EngineContext) -> Gateway:
     def reported(result: GatewayResult) -> None:
         hops.api_result(result.method, result.path, result.status, result.request_id)
 
-    gateway = Gateway({}, account=ctx.account, region=ctx.region, credentials=iam.sts_credentials(ctx.account),
+    gateway = Gateway({}, account=ctx.account, region=ctx.region, credentials=sts_credentials(ctx.account),
                       call_service=MotoCaller(ctx.app), on_result=reported)
     ctx.app.api_handler = gateway
     return gateway

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from moto.backends import get_backend
+from moto.sts.models import AssumedRole
 
 from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.services.iam.sts import assume_role
 from jobkit.folders import folder_stamp
 from jobkit.lambda_runtime import zygote
 from jobkit.lambda_runtime.environment import FunctionConfig
@@ -198,11 +200,9 @@ class LambdaService:
             variables["AWS_LAMBDA_LOG_GROUP_NAME"] = spec.log_group
         return {k: str(v) for k, v in variables.items()}
 
-    def _role_credentials(self, role_arn: str) -> Any:
+    def _role_credentials(self, role_arn: str) -> AssumedRole:
         """The execution role's session, as Lambda hands it to the function (12 h, the role session maximum)."""
-        sts = get_backend("sts")[self.account]["global"]
-        return sts.assume_role(region_name=self.region, role_session_name="jobkit-lambda", role_arn=role_arn,
-                               policy="", duration=12 * 3600, external_id="")
+        return assume_role(self.account, self.region, role_arn, "jobkit-lambda", 12 * 3600)
 
     def function(self, name_or_arn: str) -> DeployedFunction:
         """By name, ARN or qualified ARN (``…:function:name:$LATEST``); UnknownFunctionError with Lambda's
