@@ -82,6 +82,18 @@ def _candidates(root: Path, depth: int = 2) -> list[Path]:
     return found
 
 
+def listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file of a folder (bytecode caches and tool folders left out): its size and modification time."""
+    found: dict[str, tuple[int, int]] = {}
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if UNWATCHED.intersection(relative.parts) or not path.is_file():
+            continue
+        info = path.stat()
+        found[str(relative)] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
 def syntax_error(folder: Path) -> str | None:
     """The first syntax error of the folder's Python files, as ``path:line: message``; None if all compile."""
     for path in sorted(folder.rglob("*.py")):
@@ -108,6 +120,7 @@ class LiveCode:
     #: called with each reloaded function's name: starts an environment of the new code before a job needs it
     warm: Callable[[str], None] = lambda _function: None
     _stamps: dict[Path, str] = field(default_factory=dict)
+    _listings: dict[Path, dict[str, tuple[int, int]]] = field(default_factory=dict)
     _pending: set[Path] = field(default_factory=set)
     _made: list[Path] = field(default_factory=list)
     _count: int = 0
@@ -115,6 +128,7 @@ class LiveCode:
     def __post_init__(self) -> None:
         for source in self.watched():
             self._stamps[source] = folder_stamp(source)
+            self._listings[source] = listing(source)
 
     def watched(self) -> list[Path]:
         return sorted({source for asset in self.assets for source in asset.sources.values()})
@@ -135,6 +149,12 @@ class LiveCode:
         if error is not None:
             self.say("code not reloaded", f"{self._relative(error)} (the code that runs stays)")
             return
+        now = listing(source)
+        before, self._listings[source] = self._listings.get(source, {}), now
+        touched = sorted(name for name in set(before) | set(now) if before.get(name) != now.get(name))
+        files = ", ".join(self._relative(str(source / name)) for name in touched[:3]) or self._relative(str(source))
+        if len(touched) > 3:
+            files += f" and {len(touched) - 3} more"
         for asset in self.assets:
             if source not in asset.sources.values():
                 continue
@@ -145,7 +165,7 @@ class LiveCode:
             for function in asset.functions:
                 self.warm(function)
             names = ", ".join(function.rsplit(":", 1)[-1] for function in asset.functions)
-            self.say("code reloaded", f"{self._relative(str(source))} -> {names}")
+            self.say("code reloaded", f"{files} -> {names}")
 
     def _snapshot(self, asset: Asset) -> Path:
         """The asset as it would be bundled now: its project folders copied, the rest linked."""

@@ -60,7 +60,7 @@ def test_a_held_change_snapshots_the_asset_and_updates_its_functions(tmp_path: P
     assert second["FunctionName"] == "fn-2"
     assert (snapshot / "handlers" / "a.py").read_text() == "x = 2\n"
     assert (snapshot / "dep").is_symlink() and (snapshot / "dep" / "mod.py").read_text() == "d = 1\n"
-    assert said == [("code reloaded", "handlers -> fn-1, fn-2")]
+    assert said == [("code reloaded", "handlers/a.py -> fn-1, fn-2")]
 
     (root / "handlers" / "a.py").write_text("def broken(:\n")
     code.look()

@@ -56,7 +56,7 @@ def test_a_saved_handler_runs_in_the_next_job_and_a_broken_one_changes_nothing(
                                                  'f"I slept for {seconds} seconds, live"'))
     wait_for(lines.getvalue, lambda text: "code reloaded" in text, timeout=10, describe="the reload's hop line")
     reloaded = next(line for line in lines.getvalue().splitlines() if "code reloaded" in line)
-    assert "handlers ->" in reloaded and deployment.outputs["Consumer1FunctionName"] in reloaded
+    assert "handlers/domain/status.py ->" in reloaded and deployment.outputs["Consumer1FunctionName"] in reloaded
     job = api.submit(1)
     seen = api.wait_for_statuses(job, BOTH, timeout=60)
     assert seen["consumer_1"]["results"] == "I slept for 1 seconds, live"

@@ -49,7 +49,7 @@ def test_a_saved_handler_runs_in_the_next_invocation(lam: Any, tmp_path: Path) -
         (root / "pkg" / "app.py").write_text("def handler(event, context):\n    return 'v2'\n")
         code.look()
         code.look()
-        assert said == [("code reloaded", f"pkg -> {name}")]
+        assert said == [("code reloaded", f"pkg/app.py -> {name}")]
         lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         assert _invoke(lam, name) == "v2"
     finally:
