@@ -6,6 +6,8 @@ Every failure the user can act on is one clear line and a non-zero exit, never a
 from __future__ import annotations
 
 import math
+import re
+import shlex
 import signal
 import sys
 import threading
@@ -21,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from jobkit.client.deployment import Deployment
+from jobkit.client.deployment import LOCAL_CREDENTIALS, Deployment
 from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE
 from jobkit.targets.catalog import DEFAULT_TARGET, TARGET_NAMES
@@ -150,6 +152,42 @@ def destroy(target: TargetOption = "aws") -> None:
     from jobkit.targets.aws import destroy_on_aws
 
     destroy_on_aws(ui)
+
+
+# --- the sandbox from a shell ---------------------------------------------------------------------------
+def _region_of(deployment: Deployment) -> str:
+    """The stack's region: the outputs file's (local targets write it), else the table stream's ARN's (cdk deploy
+    writes no region); the client's own otherwise."""
+    parts = deployment.outputs.get("JobsTableStreamArn", "").split(":")
+    if "JobkitRegion" not in deployment.outputs and len(parts) > 3 and parts[3]:
+        return parts[3]
+    return deployment.region
+
+
+@app.command()
+def env(target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPUTS_FILE) -> None:
+    """Print the exports that point the AWS CLI, the SDKs and awslocal at the deployment:
+    eval "$(jobkit env)"."""
+    deployment = _deployment(_check_target(target), outputs)
+    region = _region_of(deployment)
+    if not re.fullmatch(r"[a-z]{2}(-[a-z0-9]+)+", region):
+        raise JobkitError(f"{region!r} is not an AWS region", f"check {outputs}")
+    # AWS_REGION is the SDKs' region variable (https://docs.aws.amazon.com/sdkref/latest/guide/feature-region.html);
+    # boto3 and the AWS CLI v1 (which awslocal runs) read AWS_DEFAULT_REGION instead, so both are set.
+    variables = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    if deployment.endpoint_url is None:
+        ui.say("target aws: only the region is exported (your own credentials and AWS's endpoints apply)")
+    else:
+        endpoint = deployment.endpoint_url
+        if not (re.fullmatch(r"https?://\S+", endpoint) and endpoint.isascii() and endpoint.isprintable()):
+            raise JobkitError(f"the deployment's endpoint {endpoint!r} is not a URL", f"check {outputs}")
+        # AWS_ENDPOINT_URL: the endpoint of every service for the SDKs and the CLI
+        # (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html); the sandbox's dummy keys
+        variables = {"AWS_ENDPOINT_URL": endpoint, **variables,
+                     "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+                     "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
+    for name, value in variables.items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
 
 
 # --- scenarios -----------------------------------------------------------------------------------------
