@@ -1,4 +1,4 @@
-"""``jobkit``: start a sandbox, deploy the stack, run the scenarios, replay failed events.
+"""``jobkit``: start a sandbox, deploy the stack, run the scenarios, read the functions' logs, replay failed events.
 
 Every failure the user can act on is one clear line and a non-zero exit, never a traceback.
 """
@@ -188,6 +188,48 @@ def env(target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPUTS_
                      "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
     for name, value in variables.items():
         typer.echo(f"export {name}={shlex.quote(value)}")
+
+
+#: how often ``jobkit logs --follow`` asks for new lines
+FOLLOW_INTERVAL = 0.5
+
+
+@app.command()
+def logs(
+    function: Annotated[str | None, typer.Argument(
+        help="consumer1, error-handler1, ... or a function's name or ARN (default: every function of the stack)",
+        show_default=False)] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="print new lines as they come, until Ctrl-C")] = False,
+    since: Annotated[str, typer.Option(help="30s, 10m, 2h, 1d or an ISO 8601 time")] = "10m",
+    target: TargetOption = DEFAULT_TARGET,
+    outputs: OutputsOption = OUTPUTS_FILE,
+) -> None:
+    """The stack's functions' CloudWatch Logs lines: time (UTC), function, message."""
+    from jobkit.function_logs import LogLine, LogReader, message_text, parse_since, resolve
+    from jobkit.lambda_runtime.report import log_timestamp
+
+    start = parse_since(since)
+    deployment = _deployment(_check_target(target), outputs)
+    functions = resolve(deployment, function)
+    width = max(len(f.short) for f in functions)
+
+    def show(lines: list[LogLine]) -> None:
+        # the messages are the functions' output: plain text, control characters escaped
+        for line in lines:
+            out.print(plain(f"{log_timestamp(line.timestamp / 1000)} {line.function:<{width}} "
+                            f"{message_text(line.message)}"))
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if follow else {}
+    try:
+        reader = LogReader.of(deployment, functions, start)
+        show(reader.poll())
+        while follow and not stop.wait(FOLLOW_INTERVAL):
+            show(reader.poll())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --- scenarios -----------------------------------------------------------------------------------------
