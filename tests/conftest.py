@@ -22,6 +22,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CDK_OUT = ROOT / "cdk.out"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that use the session's engine run after the others, each group in its order: moto's backends are
+    global to the process, and a test of moto itself under ``mock_aws`` (tests/engine/moto, tests/unit) resets
+    them when it ends, the deployment of an engine started before it with them."""
+    users = [item for item in items if "engine" in getattr(item, "fixturenames", ())]
+    if users:
+        chosen = set(users)
+        items[:] = [item for item in items if item not in chosen] + users
+
+
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedEngine]:
     """The synthesized stack in an engine on a free port (start ~2 s). One per session, shared by every folder
