@@ -1,5 +1,5 @@
 """SNS as the engine serves it: subscriptions made at runtime deliver like the template's, through the port's
-AWS APIs (boto3), with the engine of ``tests/engine/conftest.py``."""
+AWS APIs (boto3), with the session engine of ``tests/conftest.py``."""
 
 from __future__ import annotations
 
