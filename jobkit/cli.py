@@ -1,4 +1,4 @@
-"""``jobkit``: start a sandbox, deploy the stack, run the scenarios, replay failed events.
+"""``jobkit``: start a sandbox, deploy the stack, run the scenarios, read the functions' logs, replay failed events.
 
 Every failure the user can act on is one clear line and a non-zero exit, never a traceback.
 """
@@ -6,6 +6,8 @@ Every failure the user can act on is one clear line and a non-zero exit, never a
 from __future__ import annotations
 
 import math
+import re
+import shlex
 import signal
 import sys
 import threading
@@ -21,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from jobkit.client.deployment import Deployment
+from jobkit.client.deployment import LOCAL_CREDENTIALS, Deployment
 from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE
 from jobkit.targets.catalog import DEFAULT_TARGET, TARGET_NAMES
@@ -72,6 +74,8 @@ def up(
     detach: Annotated[bool, typer.Option(help="return once ready instead of staying in the foreground")] = False,
     time_scale: Annotated[float, typer.Option(help="embedded only: sandbox clock speed (retry delays, event "
                                                    "ages and the jobs' sleeps take 1/N of real time)")] = 1.0,
+    watch: Annotated[bool, typer.Option(help="embedded, in the foreground: a saved handler reaches the "
+                                             "functions, a saved stack is applied in place")] = True,
 ) -> None:
     """Start a sandbox, deploy the stack into it, print Ready. and the endpoints."""
     if not (math.isfinite(time_scale) and time_scale > 0):
@@ -91,7 +95,7 @@ def up(
             _print_ready(deployment)
             out.print(f"(ready in {seconds:.1f} s; one line per hop below) Press Ctrl-C to stop.")
 
-        serve(time_scale=time_scale, on_ready=ready, stop=stop)
+        serve(time_scale=time_scale, on_ready=ready, stop=stop, watch=watch)
         return
     box = sandbox(target, runtime, time_scale=time_scale)
     deployment = box.up(ui)
@@ -101,9 +105,16 @@ def up(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    out.print("Press Ctrl-C to stop.")
-    stop.wait()
-    box.down(ui)
+    follow = getattr(box, "follow", None) if watch else None  # the host runtime runs code where it lies
+    watcher = follow(deployment, ui).start() if follow is not None else None
+    out.print("Press Ctrl-C to stop." + (" Saved handlers and stack changes are applied as they come."
+                                         if watcher is not None else ""))
+    try:
+        stop.wait()
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        box.down(ui)
 
 
 @app.command()
@@ -150,6 +161,84 @@ def destroy(target: TargetOption = "aws") -> None:
     from jobkit.targets.aws import destroy_on_aws
 
     destroy_on_aws(ui)
+
+
+# --- the sandbox from a shell ---------------------------------------------------------------------------
+def _region_of(deployment: Deployment) -> str:
+    """The stack's region: the outputs file's (local targets write it), else the table stream's ARN's (cdk deploy
+    writes no region); the client's own otherwise."""
+    parts = deployment.outputs.get("JobsTableStreamArn", "").split(":")
+    if "JobkitRegion" not in deployment.outputs and len(parts) > 3 and parts[3]:
+        return parts[3]
+    return deployment.region
+
+
+@app.command()
+def env(target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPUTS_FILE) -> None:
+    """Print the exports that point the AWS CLI, the SDKs and awslocal at the deployment:
+    eval "$(jobkit env)"."""
+    deployment = _deployment(_check_target(target), outputs)
+    region = _region_of(deployment)
+    if not re.fullmatch(r"[a-z]{2}(-[a-z0-9]+)+", region):
+        raise JobkitError(f"{region!r} is not an AWS region", f"check {outputs}")
+    # AWS_REGION is the SDKs' region variable (https://docs.aws.amazon.com/sdkref/latest/guide/feature-region.html);
+    # boto3 and the AWS CLI v1 (which awslocal runs) read AWS_DEFAULT_REGION instead, so both are set.
+    variables = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    if deployment.endpoint_url is None:
+        ui.say("target aws: only the region is exported (your own credentials and AWS's endpoints apply)")
+    else:
+        endpoint = deployment.endpoint_url
+        if not (re.fullmatch(r"https?://\S+", endpoint) and endpoint.isascii() and endpoint.isprintable()):
+            raise JobkitError(f"the deployment's endpoint {endpoint!r} is not a URL", f"check {outputs}")
+        # AWS_ENDPOINT_URL: the endpoint of every service for the SDKs and the CLI
+        # (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html); the sandbox's dummy keys
+        variables = {"AWS_ENDPOINT_URL": endpoint, **variables,
+                     "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+                     "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
+    for name, value in variables.items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
+
+
+#: how often ``jobkit logs --follow`` asks for new lines
+FOLLOW_INTERVAL = 0.5
+
+
+@app.command()
+def logs(
+    function: Annotated[str | None, typer.Argument(
+        help="consumer1, error-handler1, ... or a function's name or ARN (default: every function of the stack)",
+        show_default=False)] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="print new lines as they come, until Ctrl-C")] = False,
+    since: Annotated[str, typer.Option(help="30s, 10m, 2h, 1d or an ISO 8601 time")] = "10m",
+    target: TargetOption = DEFAULT_TARGET,
+    outputs: OutputsOption = OUTPUTS_FILE,
+) -> None:
+    """The stack's functions' CloudWatch Logs lines: time (UTC), function, message."""
+    from jobkit.function_logs import LogLine, LogReader, message_text, parse_since, resolve
+    from jobkit.lambda_runtime.report import log_timestamp
+
+    start = parse_since(since)
+    deployment = _deployment(_check_target(target), outputs)
+    functions = resolve(deployment, function)
+    width = max(len(f.short) for f in functions)
+
+    def show(lines: list[LogLine]) -> None:
+        # the messages are the functions' output: plain text, control characters escaped
+        for line in lines:
+            out.print(plain(f"{log_timestamp(line.timestamp / 1000)} {line.function:<{width}} "
+                            f"{message_text(line.message)}"))
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if follow else {}
+    try:
+        reader = LogReader.of(deployment, functions, start)
+        show(reader.poll())
+        while follow and not stop.wait(FOLLOW_INTERVAL):
+            show(reader.poll())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --- scenarios -----------------------------------------------------------------------------------------

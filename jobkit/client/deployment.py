@@ -13,6 +13,7 @@ import boto3
 
 from jobkit.errors import JobkitError
 from jobkit.files import MiB, MissingFile, parse_json, read_text_file
+from jobkit.sandbox import REGION
 from jobkit.targets.catalog import start_hint
 from stack.settings import STACK_NAME
 
@@ -59,7 +60,7 @@ class Deployment:
         if target is not None and target != found_target:
             raise JobkitError(f"{path} describes a deployment on target {found_target!r}, not {target!r}", hint)
         region = outputs.get("JobkitRegion") or os.environ.get("AWS_REGION") or os.environ.get(
-            "AWS_DEFAULT_REGION") or "us-east-1"
+            "AWS_DEFAULT_REGION") or REGION
         return cls(target=found_target, outputs=outputs, endpoint_url=outputs.get("JobkitEndpointUrl") or None,
                    region=region)
 

@@ -20,25 +20,26 @@ from botocore.config import Config
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
-from jobkit.engine.core.destinations import Delivery, Destinations
-from jobkit.engine.core.hops import HopLog
-from jobkit.engine.core.server import ACCOUNT, REGION, EngineApp, EngineServer, MotoCaller
+from jobkit.engine.core.destinations import Destinations
+from jobkit.engine.core.hops import HopLog, HopObserver
+from jobkit.engine.core.server import EngineApp, EngineServer
+from jobkit.engine.core.service import EngineContext
 from jobkit.engine.moto import fast as moto_fast
-from jobkit.engine.services.apigateway.gateway import Gateway, GatewayResult, apis_from
+from jobkit.engine.services import SERVED, starter
+from jobkit.engine.services.apigateway.gateway import Gateway, apis_from
 from jobkit.engine.services.cloudformation.api import StackApi
-from jobkit.engine.services.cloudformation.deployer import STACK_NAME, Changes, local_outputs, write_outputs_file
+from jobkit.engine.services.cloudformation.deployer import (
+    Changes,
+    StackDeployer,
+    local_outputs,
+    write_outputs_file,
+)
 from jobkit.engine.services.cloudformation.resource_types import DeploymentError
 from jobkit.engine.services.cloudformation.stacks import Stack, Stacks
 from jobkit.engine.services.events.buses import EventsService
-from jobkit.engine.services.iam import policies as iam
-from jobkit.engine.services.lambda_.api import FunctionsApi
-from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker
-from jobkit.engine.services.lambda_.code import StagedCode
 from jobkit.engine.services.lambda_.functions import LambdaService
-from jobkit.engine.services.lambda_.mappings import MappingConfig, Outcome, StreamMappings
-from jobkit.engine.services.sns.topics import SnsService
-from jobkit.engine.services.sqs.queues import Queues
-from jobkit.lambda_runtime.function import InvocationResult
+from jobkit.sandbox import ACCOUNT, REGION
+from stack.settings import STACK_NAME
 
 DEFAULT_PORT = 4566
 #: the longest one call of a deployment to the engine may take (a function's creation unpacks its code)
@@ -64,6 +65,7 @@ class EmbeddedEngine:
         self.scratch = scratch
         self.port = port
         self.hops = HopLog(out=out)
+        self.observer = HopObserver(self.hops)
         self.prewarm = prewarm
         self.clock = SandboxClock()
         self.app: EngineApp | None = None
@@ -74,16 +76,30 @@ class EmbeddedEngine:
         #: every stack of the engine: its own (JobsStack, deployed at start) and any deployed through
         #: CloudFormation's API beside it (``cdk deploy``)
         self.stacks: Stacks | None = None
-        self.gateway: Gateway | None = None
-        self.staged = StagedCode()
         self._deploying = threading.Lock()
         self.outputs: dict[str, str] = {}
-        self.lambdas: LambdaService | None = None
-        self.async_invoker: AsyncInvoker | None = None
-        self.sns: SnsService | None = None
-        self.events: EventsService | None = None
-        self.mappings: StreamMappings | None = None
+        #: the started services by folder name (``jobkit.engine.services.SERVED``)
+        self.services: dict[str, Any] = {}
         self.destinations = Destinations()
+
+    @property
+    def lambdas(self) -> LambdaService | None:
+        plane = self.services.get("lambda_")
+        return plane.functions if plane is not None else None
+
+    @property
+    def events(self) -> EventsService | None:
+        return self.services.get("events")
+
+    @property
+    def gateway(self) -> Gateway | None:
+        return self.services.get("apigateway")
+
+    @property
+    def stack(self) -> StackDeployer | None:
+        """The engine's own stack's deployer (JobsStack's); None before the start or once it is deleted."""
+        own = self.stacks.find(STACK_NAME) if self.stacks is not None else None
+        return own.deployer if own is not None else None
 
     # --- lifecycle --------------------------------------------------------------------------------------
     def start(self, template_dir: Path | str, outputs_file: Path | str | None = None,
@@ -98,9 +114,8 @@ class EmbeddedEngine:
         self.template_dir = Path(template_dir)
         self.outputs_file = Path(outputs_file) if outputs_file else None
         try:
-            self.stacks = Stacks(self._clients(self.url), account=ACCOUNT, region=REGION,
-                                 stage_code=self.staged.stage, on_applied=lambda _stack: self._deployed())
             self._wire(self.url)
+            assert self.stacks is not None
             self.stacks.apply_assembly(STACK_NAME, self.template_dir)
         except BaseException:
             self.stop()
@@ -110,12 +125,15 @@ class EmbeddedEngine:
             threading.Thread(target=self.lambdas.prewarm, name="jobkit-prewarm", daemon=True).start()
         return EngineInfo(self.url, dict(self.outputs))
 
-    def deploy(self) -> Changes:
-        """The stack of the engine's cloud assembly applied again, in place: what changed in the template since
-        is created, updated or deleted; what did not, data included, stays. The outputs file follows."""
+    def deploy(self, template_dir: Path | None = None) -> Changes:
+        """The stack of the engine's cloud assembly (or of ``template_dir``, from now on) applied again, in place:
+        what changed in the template since is created, updated or deleted; what did not, data included, stays.
+        The outputs file follows."""
         if self.stacks is None:
             raise RuntimeError("the engine is not started")
         with self._deploying:
+            if template_dir is not None:
+                self.template_dir = Path(template_dir)
             return self.stacks.apply_assembly(STACK_NAME, self.template_dir)
 
     def _deployed(self) -> None:
@@ -146,12 +164,10 @@ class EmbeddedEngine:
         gc.freeze()
 
     def stop(self) -> None:
-        if self.mappings is not None:
-            self.mappings.stop()
-        if self.async_invoker is not None:
-            self.async_invoker.stop()
-        if self.lambdas is not None:
-            self.lambdas.stop()
+        for name in reversed(list(self.services)):
+            stop = getattr(self.services.pop(name), "stop", None)  # a service with threads or processes
+            if stop is not None:
+                stop()
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -180,59 +196,20 @@ class EmbeddedEngine:
     # --- wiring -----------------------------------------------------------------------------------------
     def _wire(self, url: str) -> None:
         assert self.app is not None
-        app, hops = self.app, self.hops
-        self.gateway = Gateway({}, account=ACCOUNT, region=REGION, credentials=iam.sts_credentials(ACCOUNT),
-                               call_service=MotoCaller(app), on_result=self._on_api_result)
-        app.api_handler = self.gateway
-        self.lambdas = LambdaService(account=ACCOUNT, region=REGION, endpoint_url=url, clock=self.clock,
-                                     scratch=self.scratch)
-        self.async_invoker = AsyncInvoker(self.lambdas, self.clock, self._send_to_destination,
-                                          on_attempt=self._on_async_attempt)
-        self.sns = SnsService(ACCOUNT, REGION, self.destinations, self.clock,
-                              on_publish=lambda topic, fn, message: hops(
-                                  "SNS -> error handler", self._job_of_failure(message),
-                                  f"{topic.rsplit(':', 1)[-1]} -> {fn.rsplit(':', 1)[-1]}"))
-        self.events = EventsService(ACCOUNT, REGION, self.destinations, on_event=self._on_bus_event)
-        self.mappings = StreamMappings([], invoker=self.lambdas, clock=self.clock,
-                                       send_failure=self._send_on_failure, account=ACCOUNT, region=REGION,
-                                       on_outcome=self._on_mapping_outcome, on_record=self._on_stream_record)
-        self.mappings.start()
-        queues = Queues(ACCOUNT, REGION)
-        sns, invoker = self.sns, self.async_invoker
-        self.destinations.register("sns", sns.deliver)
-        self.destinations.register("sqs", queues.deliver)
-        self.destinations.register("lambda", lambda arn, d: invoker.submit(
-            arn, d.body if isinstance(d.body, dict) else json.loads(d.body)))
-        self.destinations.register("events", self.events.deliver)
-        functions = FunctionsApi(self.lambdas, self.async_invoker, app.store, self.staged)
-        for action, handler in functions.intercepts().items():
-            app.intercept("lambda", action, handler)
-        app.intercept("lambda", "CreateEventSourceMapping", self.mappings.intercept_create)
-        app.intercept("lambda", "DeleteEventSourceMapping", self.mappings.intercept_delete)
-        app.intercept("lambda", "GetEventSourceMapping", self.mappings.intercept_get)
-        app.intercept("lambda", "ListEventSourceMappings", self.mappings.intercept_list)
-        app.intercept("lambda", "UpdateEventSourceMapping", self.mappings.intercept_update)
-        app.intercept("sns", "Publish", self.sns.intercept_publish)
-        app.intercept("sns", "PublishBatch", self.sns.intercept_publish_batch)
-        for action, handler in self.events.interceptors().items():
-            app.intercept("events", action, handler)
-        assert self.stacks is not None
+        app = self.app
+        ctx = EngineContext(app, ACCOUNT, REGION, url, self.clock, self.destinations, self.observer, self.scratch,
+                            self.services)
+        for name in SERVED:
+            self.services[name] = starter(name)(ctx)
+        self.stacks = Stacks(self._clients(url), account=ACCOUNT, region=REGION,
+                             stage_code=self.services["lambda_"].staged.stage,
+                             on_applied=lambda _stack: self._deployed())
         stack_api = StackApi(self.stacks, account=ACCOUNT, outputs=self._stack_outputs)
         for action, handler in stack_api.intercepts().items():
             app.intercept("cloudformation", action, handler)
         app.own("cloudformation")
         app.routes["/_jobkit/clock"] = self._clock_http
         app.routes["/_jobkit/deploy"] = self._deploy_http
-
-    # --- destinations -----------------------------------------------------------------------------------
-    def _send_on_failure(self, destination: str, record: dict[str, Any]) -> None:
-        job = self.hops.job_of(record["DDBStreamBatchInfo"]["startSequenceNumber"])
-        self.hops("on-failure record", job, f"{record['requestContext']['condition']} -> "
-                  f"{destination.rsplit(':', 1)[-1]}")
-        self._send_to_destination(destination, record, "")
-
-    def _send_to_destination(self, destination: str, record: dict[str, Any], detail_type: str) -> None:
-        self.destinations.send(destination, Delivery(record, detail_type=detail_type))
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
     def _deploy_http(self, request: Request) -> Response:
@@ -269,67 +246,12 @@ class EmbeddedEngine:
         return Response(json.dumps({"now": self.clock.now(), "scale": self.clock.scale}),
                         content_type="application/json")
 
-    # --- the hop log ------------------------------------------------------------------------------------
-    def _on_api_result(self, result: GatewayResult) -> None:
-        """Submissions and refusals; the status reads (GET polling) would drown the log."""
-        if result.method == "GET" and result.status < 400:
-            return
-        job = result.request_id if result.method == "POST" and result.status == 200 else result.path.rsplit("/", 1)[-1]
-        self.hops("request", job, f"{result.method} {result.path} -> {result.status}")
-
-    def _on_stream_record(self, record: dict[str, Any]) -> None:
-        data = record["dynamodb"]
-        job = str(data.get("Keys", {}).get("id", {}).get("S", "-"))
-        self.hops.remember(data["SequenceNumber"], job)
-        if record["eventName"] == "INSERT":  # MODIFY records are the consumers' own status writes
-            self.hops("item written", job)
-            self.hops("stream record", job, f"{record['eventName']} {data['SequenceNumber']}")
-
-    def _on_mapping_outcome(self, config: MappingConfig, outcome: Outcome) -> None:
-        job = self.hops.job_of(outcome.records[0].event["dynamodb"]["SequenceNumber"])
-        name = config.function.rsplit(":", 1)[-1]
-        if outcome.discarded:
-            return
-        if outcome.result is not None:
-            self.hops("consumer invoked", job, f"{name} {outcome.result.duration_ms:.0f} ms "
-                      f"{'error ' + str(outcome.result.error_type) if outcome.result.is_error else 'ok'}"
-                      f" (attempt {outcome.attempt})")
-
-    def _on_async_attempt(self, arn: str, event: dict[str, Any], result: InvocationResult, attempt: int) -> None:
-        name = arn.rsplit(":", 1)[-1]
-        outcome = f"error {result.error_type}" if result.is_error else "ok"
-        self.hops("error handler invoked" if "ErrorHandler" in name else "function invoked",
-                  self._job_of_event(event), f"{name} {result.duration_ms:.0f} ms {outcome} (attempt {attempt})")
-
-    def _on_bus_event(self, hop: str, where: str, event: dict[str, Any]) -> None:
-        self.hops(hop, self._job_of_event(event), f"{where} {event.get('detail-type', '')}")
-
-    def _job_of_failure(self, message: str) -> str:
-        try:
-            record = json.loads(message)
-            return self.hops.job_of(record["DDBStreamBatchInfo"]["startSequenceNumber"])
-        except (ValueError, KeyError, TypeError):
-            return "-"
-
-    def _job_of_event(self, event: dict[str, Any]) -> str:
-        """The job behind an SNS event or an EventBridge envelope, through the on-failure record."""
-        try:
-            if "detail" in event:
-                event = event["detail"].get("requestPayload", {})
-            if "Records" in event:
-                return self._job_of_failure(event["Records"][0]["Sns"]["Message"])
-            if "DDBStreamBatchInfo" in event:
-                return self.hops.job_of(event["DDBStreamBatchInfo"]["startSequenceNumber"])
-        except (KeyError, IndexError, TypeError, AttributeError):
-            pass
-        return "-"
-
-
     # --- for tests ----------------------------------------------------------------------------------------
     def idle(self) -> bool:
         """No stream record pending and no asynchronous event in flight."""
-        return bool(self.mappings is not None and self.mappings.idle() and self.async_invoker is not None
-                    and self.async_invoker.wait_idle(0))
+        plane = self.services.get("lambda_")
+        return bool(plane is not None and plane.mappings.idle() and plane.invoker.wait_idle(0))
+
 
 def clock_advance(body: bytes) -> float:
     """The seconds of a ``POST /_jobkit/clock`` body: ``{"advance": seconds}``, a finite number from 0 to ten

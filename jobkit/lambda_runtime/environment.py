@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT = "000000000000"
+from jobkit.sandbox import ACCOUNT, REGION
+
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -58,11 +58,11 @@ class FunctionConfig:
     @property
     def region(self) -> str:
         arn_region = _arn_part(self.function_arn, 3)
-        return self.environment.get("AWS_REGION") or arn_region or DEFAULT_REGION
+        return self.environment.get("AWS_REGION") or arn_region or REGION
 
     @property
     def account_id(self) -> str:
-        return _arn_part(self.function_arn, 4) or DEFAULT_ACCOUNT
+        return _arn_part(self.function_arn, 4) or ACCOUNT
 
     @property
     def unqualified_arn(self) -> str:

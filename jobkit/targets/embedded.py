@@ -7,6 +7,7 @@ and ``jobkit up --detach`` run the same ``serve`` in a process group of its own,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -17,16 +18,21 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
 from jobkit.client.deployment import Deployment
 from jobkit.deploy.synth import synth
 from jobkit.errors import JobkitError
+from jobkit.live import LiveCode, Watcher, function_assets
 from jobkit.processes import process_table, signal_group, started_as, state
 from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
 from jobkit.targets.common import LOCAL_CONTEXT
 from jobkit.ui import Ui
+
+if TYPE_CHECKING:
+    from jobkit.engine.runtime import EmbeddedEngine
 
 DIR = STATE_DIR / "embedded"
 PID_FILE = DIR / "engine.pid"
@@ -53,25 +59,74 @@ def scratch_for(pid: int, root: Path = SCRATCH) -> Path:
 
 def serve(*, port: int = PORT, outputs: Path = OUTPUTS_FILE, time_scale: float = 1.0,
           on_ready: Callable[[Deployment, float], None] = lambda _d, _s: None,
-          stop: threading.Event | None = None) -> None:
-    """Synthesizes (cached), starts the engine, calls ``on_ready``, serves until ``stop`` is set."""
+          stop: threading.Event | None = None, watch: bool = False, root: Path = ROOT) -> None:
+    """Synthesizes (cached), starts the engine, calls ``on_ready``, serves until ``stop`` is set; with ``watch``,
+    follows the project's handlers and stack while it serves (``jobkit.live``)."""
     from jobkit.engine.runtime import EmbeddedEngine
 
     began = time.monotonic()
     cdk_out, _ = synth(LOCAL_CONTEXT)
     scratch = scratch_for(os.getpid())
     engine = EmbeddedEngine(port=port, scratch=scratch)
+    watcher = None
     try:
         try:
             engine.start(cdk_out, outputs_file=outputs, time_scale=time_scale)
         except OSError as exc:
             raise JobkitError(f"the embedded engine cannot listen on 127.0.0.1:{port}: {exc.strerror}",
                               "is another sandbox running? `jobkit down`") from exc
-        on_ready(Deployment.load(outputs, target="embedded"), time.monotonic() - began)
+        deployment = Deployment.load(outputs, target="embedded")
+        if watch:
+            watcher = follow(engine, deployment, scratch / "live", root).start()
+        on_ready(deployment, time.monotonic() - began)
         (stop or threading.Event()).wait()
     finally:
+        if watcher is not None:
+            watcher.stop()
         engine.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def follow(engine: EmbeddedEngine, deployment: Deployment, snapshots: Path, root: Path = ROOT,
+           synthesize: Callable[[], Path] = lambda: synth(LOCAL_CONTEXT)[0]) -> Watcher:
+    """A watcher of the project for a running engine: handler saves reach the functions, stack saves are
+    synthesized (``synthesize`` returns the cloud assembly) and applied in place; each reported as a hop line."""
+    from jobkit.deploy.assembly import CloudAssembly
+
+    def say(hop: str, detail: str) -> None:
+        engine.hops(hop, None, detail)
+
+    def live_code() -> LiveCode:
+        assert engine.stack is not None
+        registry = engine.stack.registry
+        assembly = CloudAssembly.read(engine.template_dir)
+        assets = function_assets(assembly.template, assembly.assets,
+                                 lambda logical_id: registry.resources[logical_id].physical_id
+                                 if logical_id in registry.resources else None, root)
+        return LiveCode(assets, deployment.client("lambda"), snapshots, say, root, warm=warm)
+
+    def warm(function: str) -> None:
+        def run() -> None:
+            with contextlib.suppress(Exception):  # a failed start only leaves the next invocation cold
+                if engine.lambdas is not None:
+                    engine.lambdas.function(function).local.prewarm()
+
+        threading.Thread(target=run, daemon=True, name="jobkit-rewarm").start()
+
+    def apply_stack() -> None:
+        say("stack changed", "cdk synth")
+        try:
+            assembly = synthesize()
+        except JobkitError as exc:
+            say("stack not applied", f"{exc} (the stack that runs stays)")
+            return
+        changes = engine.deploy(assembly).summary()
+        done = "; ".join(f"{verb} {', '.join(ids)}" for verb, ids in changes.items() if verb != "unchanged" and ids)
+        say("stack applied", done or "no change")
+        watcher.code = live_code()
+
+    watcher = Watcher(live_code(), root / "stack", apply_stack, say)
+    return watcher
 
 
 class EmbeddedSandbox:

@@ -21,6 +21,8 @@ def jobkit(*args: str) -> subprocess.CompletedProcess[str]:
      "no deployment found"),
     (["scenarios", "run", "no_such_scenario"], "unknown scenario(s): no_such_scenario"),
     (["replay", "--since", "yesterday", "--outputs", "/nonexistent.json"], "no deployment found"),
+    (["env", "--outputs", "/nonexistent/cdk-outputs.json"], "no deployment found"),
+    (["env", "--target", "mars"], "unknown target 'mars'"),
 ])
 def test_misuse_is_one_line_and_a_non_zero_exit(args: list[str], says: str) -> None:
     proc = jobkit(*args)
@@ -48,10 +50,11 @@ def _outputs_of_a_stopped_localstack(tmp_path: Path) -> Path:
     return outputs
 
 
-def test_a_target_that_is_not_up_says_how_to_start_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["scenarios", "run"], ["env"]])
+def test_a_target_that_is_not_up_says_how_to_start_it(tmp_path: Path, command: list[str]) -> None:
     outputs = _outputs_of_a_stopped_localstack(tmp_path)
-    proc = jobkit("scenarios", "run", "--target", "localstack", "--outputs", str(outputs))
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    proc = jobkit(*command, "--target", "localstack", "--outputs", str(outputs))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and proc.stdout == ""
     assert "is not up" in proc.stderr and "jobkit up --target localstack" in proc.stderr
 
 

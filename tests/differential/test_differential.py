@@ -53,12 +53,16 @@ def _drive(deployment: Deployment) -> dict[str, Any]:
     api = JobsApi.for_deployment(deployment)
     probe = differential.Probe(deployment).subscribe()
     plans = FaultPlans(deployment, "differential")
+    runtime: differential.RuntimeResources | None = None
     try:
+        runtime = differential.RuntimeResources.create(deployment)
         plan = plans.put("eh", {"where": "error_handler", "kind": "raise"})
-        return differential.collect(deployment, api, probe, plan)
+        return differential.collect(deployment, api, probe, plan, runtime)
     finally:
         plans.lift_all()
         probe.delete()
+        if runtime is not None:
+            runtime.delete()
 
 
 def _localstack_runtime() -> Any:
@@ -131,10 +135,15 @@ def differences(captures: Captures) -> list[differential.Difference]:
 
 def test_every_hop_was_captured_on_both_targets(captures: Captures) -> None:
     hops = {"api", "stream_record", "on_failure_record", "sns_sqs_envelope", "sns_lambda_event",
-            "destination_record", "eventbridge_envelope"}
+            "destination_record", "eventbridge_envelope", "runtime_mapping_event", "sns_filtered_sqs_envelope"}
     for target, captured in captures.by_target.items():
-        assert set(captured) == hops, target
+        assert set(captured) == hops | {"sns_filter_unmatched"}, target
         assert all(captured[hop] for hop in hops), (target, [h for h in hops if not captured[h]])
+        assert captured["sns_filter_unmatched"] == [], (target, "the filter policy let an unmatched publish through")
+        [record] = captured["runtime_mapping_event"]["Records"]
+        assert record["eventName"] == "INSERT" and record["dynamodb"]["NewImage"]["note"] == {"S": "differential"}
+        assert captured["sns_filtered_sqs_envelope"]["MessageAttributes"] == {
+            "differential": {"Type": "String", "Value": "matched"}}
     # the same jobs took the same paths: the record's condition and the handlers' outcomes agree
     embedded, localstack = captures.by_target["embedded"], captures.by_target["localstack"]
     for capture in (embedded, localstack):

@@ -1,4 +1,5 @@
-"""Fixtures of the embedded engine's tests: one engine per session (start ~2 s), fakes for the compute plane."""
+"""Fixtures of the embedded engine's tests: fakes for the compute plane, a bare endpoint. The session's engine
+(``engine``, ``deployment``) is in ``tests/conftest.py``, shared with the other folders that need one."""
 
 from __future__ import annotations
 
@@ -6,36 +7,13 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from jobkit.client.deployment import Deployment
 from jobkit.engine.core.server import EngineApp, EngineServer
-from jobkit.engine.runtime import EmbeddedEngine
 from jobkit.lambda_runtime.function import InvocationResult
-
-ROOT = Path(__file__).resolve().parents[2]
-CDK_OUT = ROOT / "cdk.out"
-
-
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedEngine]:
-    if not (CDK_OUT / "JobsStack.template.json").is_file():
-        pytest.skip("cdk.out is not synthesized (make synth)")
-    outputs = tmp_path_factory.mktemp("engine") / "cdk-outputs.json"
-    running = EmbeddedEngine(port=0, out=None)
-    running.start(CDK_OUT, outputs, time_scale=1.0)
-    running.outputs_file = outputs  # type: ignore[attr-defined]
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def deployment(engine: EmbeddedEngine) -> Deployment:
-    return Deployment.load(engine.outputs_file, target="embedded")  # type: ignore[attr-defined]
 
 
 @pytest.fixture

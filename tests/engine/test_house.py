@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -34,3 +35,23 @@ def test_the_outputs_file_is_replaced_whole(tmp_path: Path) -> None:
     write_outputs(path, {"A": "2"})
     assert json.loads(path.read_text()) == {STACK_NAME: {"A": "2"}}
     assert [p.name for p in tmp_path.iterdir()] == ["cdk-outputs.json"]
+
+
+def test_each_service_folder_is_registered_for_what_it_declares() -> None:
+    """A service's folder holds its start (``service.py``) and its CloudFormation types (``resources.py``); each
+    is registered once in ``jobkit.engine.services``, so adding a service touches its folder and that list."""
+    from jobkit.engine import services
+
+    folder = Path(services.__file__).parent
+    served = {p.parent.name for p in folder.glob("*/service.py")}
+    declaring = {p.parent.name for p in folder.glob("*/resources.py")}
+    assert served == set(services.SERVED)
+    assert declaring == set(services.WITH_RESOURCE_TYPES)
+    kinds = services.resource_types()
+    for service in services.WITH_RESOURCE_TYPES:  # and a type lives in its own service's folder
+        module = importlib.import_module(f"jobkit.engine.services.{service}.resources")
+        for kind in module.RESOURCE_TYPES:
+            assert kinds[kind.name] is kind
+            namespace = kind.name.split("::")[1].lower()
+            assert namespace == service.rstrip("_") or (service == "cloudformation" and namespace in (
+                "cdk", "cloudformation")), kind.name

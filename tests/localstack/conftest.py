@@ -16,8 +16,9 @@ import requests
 from botocore.config import Config
 
 from jobkit.project import ROOT
+from jobkit.sandbox import REGION
 from jobkit.targets.localstack.host import HostRuntime
-from jobkit.targets.localstack.settings import DEFAULT_PORT, DEFAULT_REGION
+from jobkit.targets.localstack.settings import DEFAULT_PORT
 from jobkit.ui import Ui
 
 # one attempt per call: a retried 500 must not hide behind the retry's answer
@@ -55,12 +56,12 @@ def _answers(endpoint_url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def localstack_host() -> Iterator[LocalStackHost]:
-    runtime = HostRuntime(ROOT, port=DEFAULT_PORT, region=DEFAULT_REGION)
+    runtime = HostRuntime(ROOT, port=DEFAULT_PORT, region=REGION)
     if runtime.status().running or _answers(runtime.endpoint_url):
-        yield LocalStackHost(runtime.endpoint_url, DEFAULT_REGION, runtime, started_here=False)
+        yield LocalStackHost(runtime.endpoint_url, REGION, runtime, started_here=False)
         return
     runtime.up(Ui(quiet=True), timeout=300)  # a fresh machine builds the engine's environment first
     try:
-        yield LocalStackHost(runtime.endpoint_url, DEFAULT_REGION, runtime, started_here=True)
+        yield LocalStackHost(runtime.endpoint_url, REGION, runtime, started_here=True)
     finally:
         runtime.down(Ui(quiet=True))

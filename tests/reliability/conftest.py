@@ -1,6 +1,6 @@
 """Fixtures of the reliability tests: one embedded engine per session on a free port, clock sped up 20x.
 
-Started exactly as ``tests/engine/conftest.py`` starts its engine (``EmbeddedEngine(port=0, out=None)`` from
+Started exactly as ``tests/conftest.py`` starts the session engine (``EmbeddedEngine(port=0, out=None)`` from
 ``cdk.out``), never on 4566: nothing else uses this engine, so counts taken from its table are exact. One per
 session, not per module: moto's backends are global to the process and ``EmbeddedEngine.stop`` does not reset them, so a
 second engine in the same process fails to deploy (``FailedJobsEventBus already exists``).

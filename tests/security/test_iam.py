@@ -15,7 +15,7 @@ import pytest
 from botocore.credentials import Credentials
 from moto.backends import get_backend
 
-from jobkit.engine.core.server import ACCOUNT
+from jobkit.sandbox import ACCOUNT
 from tests.reliability.conftest import Sandbox
 from tests.security.test_sigv4 import BODY, assert_refused, send, writes_nothing
 

@@ -32,6 +32,8 @@ from jobkit.engine.core.errors import not_implemented, protocol_of, rest_operati
 from jobkit.engine.core.front_door import FrontDoor, FrontDoorSettings, Refusal, request_limit, too_large
 from jobkit.engine.moto import fast as moto_fast
 from jobkit.engine.services.apigateway.gateway import RAW_HEADERS, refusal, sent_path
+from jobkit.engine.services.iam.sts import assume_role
+from jobkit.sandbox import ACCOUNT, REGION
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
@@ -52,8 +54,6 @@ _LAMBDA_ROUTES = tuple((method, re.compile(f"^{path}/?$"), action) for method, p
     ("GET", f"{_ESM}/[^/]+", "GetEventSourceMapping"), ("PUT", f"{_ESM}/[^/]+", "UpdateEventSourceMapping"),
     ("DELETE", f"{_ESM}/[^/]+", "DeleteEventSourceMapping"),
 ))
-ACCOUNT = "000000000000"
-REGION = "us-east-1"
 #: a connection silent this long (stalled before or inside a request, or an idle keep-alive) is closed
 IDLE_TIMEOUT = 30.0
 #: connections served at once; far above what the sandbox's own callers open (the functions' and the tests'
@@ -576,16 +576,13 @@ class MotoCaller:
         import datetime as dt
 
         from botocore.credentials import Credentials
-        from moto.backends import get_backend
 
         with self._lock:
             cached = self._credentials.get(role_arn)
             soon = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=5)
             if cached is not None and cached[1] > soon:
                 return cached[0]
-            sts = get_backend("sts")[self.app.account]["global"]
-            assumed = sts.assume_role(region_name=self.region, role_session_name="jobkit-apigateway",
-                                      role_arn=role_arn, policy="", duration=3600, external_id="")
+            assumed = assume_role(self.app.account, self.region, role_arn, "jobkit-apigateway", 3600)
             credentials = Credentials(assumed.access_key_id, assumed.secret_access_key, assumed.session_token)
             self._credentials[role_arn] = (credentials, assumed.expiration)
             return credentials

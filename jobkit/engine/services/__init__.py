@@ -1,6 +1,8 @@
-"""The AWS services of the embedded engine, one folder each: its API operations the engine serves itself (moto
-keeps the control-plane record behind them), its data plane, and its CloudFormation resource types
-(``resources.py``, a ``RESOURCE_TYPES`` tuple). A service with resource types is registered here once."""
+"""The AWS services of the embedded engine, one folder each: the API operations the engine serves itself (moto
+keeps the control-plane record behind them), its data plane, how it starts (``service.py``: ``start(ctx)``
+registers its operations and deliveries, see ``jobkit.engine.core.service``) and its CloudFormation resource
+types (``resources.py``, a ``RESOURCE_TYPES`` tuple). A service is registered here once, in each list it
+belongs to."""
 
 from __future__ import annotations
 
@@ -9,11 +11,22 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from jobkit.engine.core.service import EngineContext, Started
     from jobkit.engine.services.cloudformation.resource_types import ResourceType
 
+#: the services with a ``service.py``, in start order (a later one may use an earlier one: ``ctx.started``)
+SERVED = ("lambda_", "sns", "sqs", "events", "apigateway")
 #: the services whose ``resources.py`` declares CloudFormation resource types
 WITH_RESOURCE_TYPES = ("apigateway", "cloudformation", "dynamodb", "ecr", "events", "iam", "kms", "lambda_", "logs",
                        "s3", "sns", "ssm")
+
+
+def starter(service: str) -> Callable[[EngineContext], Started]:
+    """``start`` of a served service."""
+    start: Callable[[EngineContext], Started] = importlib.import_module(f"{__name__}.{service}.service").start
+    return start
 
 
 @cache

@@ -23,11 +23,11 @@ from jobkit.deploy.template import Template
 from jobkit.deploy.verify import verify
 from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
+from jobkit.sandbox import REGION
 from jobkit.targets.common import LOCAL_CONTEXT
 from stack.settings import STACK_NAME
 
 LOG = STATE_DIR / "localstack" / "logs" / "deploy.log"
-REGION = "us-east-1"
 PROBE_PREFIX = "jobkit-readiness-probe-"
 
 

@@ -371,9 +371,14 @@ class _Builder:
                       settings.LOCALSTACK_REQUIREMENT, "service_identity"],
                      "pip-localstack.log", env=self.tool_env())
         with self.step("installing this project into it (--no-deps -e: executor, patches, providers)"):
+            # plux's hook on the editable build links to the project's own <name>.egg-info, looked for in the
+            # working directory, and fails where there is none (a fresh checkout): write it there first
+            self.run("egg-info", [paths.python, "-c", "from setuptools import setup; setup()", "egg_info"],
+                     "pip-project.log", env=self.tool_env(), cwd=self.project_dir, timeout=300)
             self.run("pip install project",
                      [paths.python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e",
-                      self.project_dir], "pip-project.log", env=self.tool_env(), timeout=300)
+                      self.project_dir], "pip-project.log", env=self.tool_env(), cwd=self.project_dir,
+                     timeout=300)
 
     def agent(self, jdk: Jdk) -> None:
         build = self.paths.build / "ddb-agent"

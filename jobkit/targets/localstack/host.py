@@ -35,6 +35,7 @@ import requests
 from jobkit.client.waiting import WaitTimeout, wait_for
 from jobkit.errors import JobkitError
 from jobkit.processes import descendants, process_table, signal_group, started_as
+from jobkit.sandbox import REGION
 from jobkit.targets.localstack import environment, settings
 from jobkit.targets.localstack.settings import EnginePaths
 from jobkit.ui import Ui
@@ -130,7 +131,7 @@ class HostRuntime:
     """Start, stop and inspect this project's LocalStack engine on this machine (see the module doc)."""
 
     def __init__(self, project_dir: Path, *, port: int = settings.DEFAULT_PORT, host: str = settings.DEFAULT_HOST,
-                 region: str = settings.DEFAULT_REGION) -> None:
+                 region: str = REGION) -> None:
         self.project_dir = project_dir.resolve()
         self.paths = EnginePaths(self.project_dir)
         self.host = host

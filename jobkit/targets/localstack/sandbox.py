@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from jobkit.client.deployment import Deployment
-from jobkit.project import ROOT
+from jobkit.deploy.assembly import CloudAssembly
+from jobkit.errors import JobkitError
+from jobkit.live import LiveCode, Watcher, function_assets
+from jobkit.project import ROOT, STATE_DIR
 from jobkit.targets.localstack.deploy import deploy
 from jobkit.targets.localstack.host import HostRuntime
-from jobkit.ui import Ui
+from jobkit.ui import Ui, plain
+from stack.settings import STACK_NAME
 
 
 class HostSandbox:
@@ -25,3 +32,33 @@ class HostSandbox:
 
     def running(self) -> bool:
         return self.runtime.status().running
+
+    def follow(self, deployment: Deployment, ui: Ui, root: Path = ROOT) -> Watcher:
+        """The project followed while the foreground ``jobkit up`` runs: a saved handler reaches the functions
+        through LocalStack's own hot-reload convention (its code is the snapshot folder on this host, mounted
+        rather than copied: the jobkit executor runs it where it is); a saved stack is deployed again with
+        cdklocal."""
+        snapshots = STATE_DIR / "localstack" / "live"
+
+        def say(hop: str, detail: str) -> None:
+            ui.say(plain(f"{time.strftime('%H:%M:%S')} {hop} | {detail}"))
+
+        def live_code() -> LiveCode:
+            assembly = CloudAssembly.read(root / "cdk.out")
+            resources = deployment.client("cloudformation").describe_stack_resources(StackName=STACK_NAME)
+            physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources["StackResources"]}
+            return LiveCode(function_assets(assembly.template, assembly.assets, physical.get, root),
+                            deployment.client("lambda"), snapshots, say, root)
+
+        def apply_stack() -> None:
+            say("stack changed", "cdklocal deploy")
+            try:
+                deploy(self.runtime.endpoint_url, lambda line: say("stack", line))
+            except JobkitError as exc:
+                say("stack not applied", f"{exc} (the stack that runs stays)")
+                return
+            say("stack applied", "cdklocal deploy done")
+            watcher.code = live_code()
+
+        watcher = Watcher(live_code(), root / "stack", apply_stack, say)
+        return watcher

@@ -32,7 +32,6 @@ LAMBDA_EXECUTOR = "jobkit-local"
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
-DEFAULT_REGION = "us-east-1"
 #: Environment variable every process of one engine instance inherits: finds them all, orphans included.
 INSTANCE_MARKER_VAR = "JOBKIT_LOCALSTACK_INSTANCE"
 

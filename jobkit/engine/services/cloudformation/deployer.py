@@ -14,7 +14,6 @@ it, before anything is touched.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import threading
 import uuid
@@ -25,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from jobkit.deploy.assembly import AssemblyError, CloudAssembly
 from jobkit.deploy.outputs import write_outputs
 from jobkit.engine.services import resource_types
 from jobkit.engine.services.cloudformation.resource_types import (
@@ -36,8 +36,8 @@ from jobkit.engine.services.cloudformation.resource_types import (
     StageCode,
 )
 from jobkit.engine.services.cloudformation.template import Resolver, dependency_order
+from stack.settings import STACK_NAME
 
-STACK_NAME = "JobsStack"
 BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 BOOTSTRAP_VERSION = "30"
 
@@ -67,32 +67,6 @@ class Changes:
     def summary(self) -> dict[str, list[str]]:
         return {"created": self.created, "updated": self.updated, "replaced": self.replaced,
                 "deleted": self.deleted, "unchanged": self.unchanged}
-
-
-@dataclass(frozen=True)
-class CloudAssembly:
-    """One stack of a synthesized cloud assembly: its template and where its file assets are."""
-
-    template: dict[str, Any]
-    #: object key (``<hash>.zip``) -> the asset's folder
-    assets: dict[str, Path]
-
-    @classmethod
-    def read(cls, cdk_out: Path, stack_name: str = STACK_NAME) -> CloudAssembly:
-        path = Path(cdk_out) / f"{stack_name}.template.json"
-        if not path.is_file():
-            raise DeploymentError(f"{path} does not exist: synthesize the stack first (cdk synth)")
-        try:
-            template = json.loads(path.read_text())
-        except ValueError as exc:
-            raise DeploymentError(f"{path} is not a JSON template: {exc}") from None
-        assets: dict[str, Path] = {}
-        manifest = Path(cdk_out) / f"{stack_name}.assets.json"
-        if manifest.is_file():
-            for entry in json.loads(manifest.read_text()).get("files", {}).values():
-                for destination in entry.get("destinations", {}).values():
-                    assets[destination["objectKey"]] = Path(cdk_out) / entry["source"]["path"]
-        return cls(template, assets)
 
 
 @dataclass(frozen=True)
@@ -143,7 +117,10 @@ class StackDeployer:
         self._lock = threading.Lock()
 
     def apply_assembly(self, cdk_out: Path) -> Changes:
-        assembly = CloudAssembly.read(cdk_out, self.stack_name)
+        try:
+            assembly = CloudAssembly.read(cdk_out, self.stack_name)
+        except AssemblyError as exc:
+            raise DeploymentError(str(exc)) from None
         return self.apply(assembly.template, assets=assembly.assets)
 
     def _resolver(self, registry: StackRegistry, template: dict[str, Any], values: dict[str, Any]) -> Resolver:

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobkit.deploy.assembly import AssemblyError, CloudAssembly
 from jobkit.engine.services.cloudformation.deployer import (
     Changes,
-    CloudAssembly,
     PlannedChange,
     StackDeployer,
     StackEvent,
@@ -175,7 +175,10 @@ class Stacks:
         """The stack ``name`` of a cloud assembly created or updated in place, now; DeploymentError if it
         cannot be (a template refused as a whole changes nothing, a failing resource leaves the stack
         ``*_FAILED`` with what was done kept: the caller reads the reason and deploys again)."""
-        assembly = CloudAssembly.read(cdk_out, name)
+        try:
+            assembly = CloudAssembly.read(cdk_out, name)
+        except AssemblyError as exc:
+            raise DeploymentError(str(exc)) from None
         body = (Path(cdk_out) / f"{name}.template.json").read_text()
         with self._lock:
             stack = self.find(name) or self._new(name)

@@ -113,7 +113,7 @@ class EventsService:
         self._hops = threading.local()  # buses an event has crossed on this thread
         self._backends = get_backend("events")
         destinations.register("logs", targets.LogGroups(account, region).deliver)
-        for archive in list(self._backend().archives.values()):  # the deployed ones are there before any event
+        for archive in list(self._backend().archives.values()):  # archives made before the service started
             self._store(archive)
 
     def interceptors(self) -> dict[str, Interceptor]:

@@ -30,18 +30,15 @@ shows API Gateway's answers.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from moto.backends import get_backend
 from moto.iam.exceptions import NotFoundException
-
-from jobkit.engine.services.apigateway.sigv4 import Credential
 
 
 class Decision(enum.Enum):
@@ -158,20 +155,3 @@ def role_policies(account: str, role_arn: str) -> list[dict[str, Any]]:
 def not_authorized_message(principal_arn: str, action: str, resource: str, decision: Decision) -> str:
     message = f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource}"
     return message + " with an explicit deny" if decision is Decision.EXPLICIT_DENY else message
-
-
-def sts_credentials(account: str) -> Callable[[str], Credential | None]:
-    """A lookup of the credentials moto's STS issued (AssumeRole), by access key id."""
-
-    def lookup(access_key_id: str) -> Credential | None:
-        sts = get_backend("sts")[account]["global"]
-        for assumed in reversed(sts.assumed_roles):
-            if assumed.access_key_id == access_key_id:
-                expiration = assumed.expiration
-                if expiration.tzinfo is None:
-                    expiration = expiration.replace(tzinfo=dt.UTC)
-                return Credential(assumed.access_key_id, assumed.secret_access_key, assumed.session_token,
-                                  assumed.arn, assumed.role_arn, expiration)
-        return None
-
-    return lookup

@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
-import os
 import shutil
 import tempfile
 import threading
@@ -29,8 +27,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from moto.backends import get_backend
+from moto.sts.models import AssumedRole
 
 from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.services.iam.sts import assume_role
+from jobkit.folders import folder_stamp
 from jobkit.lambda_runtime import zygote
 from jobkit.lambda_runtime.environment import FunctionConfig
 from jobkit.lambda_runtime.errors import FunctionStoppedError
@@ -199,11 +200,9 @@ class LambdaService:
             variables["AWS_LAMBDA_LOG_GROUP_NAME"] = spec.log_group
         return {k: str(v) for k, v in variables.items()}
 
-    def _role_credentials(self, role_arn: str) -> Any:
+    def _role_credentials(self, role_arn: str) -> AssumedRole:
         """The execution role's session, as Lambda hands it to the function (12 h, the role session maximum)."""
-        sts = get_backend("sts")[self.account]["global"]
-        return sts.assume_role(region_name=self.region, role_session_name="jobkit-lambda", role_arn=role_arn,
-                               policy="", duration=12 * 3600, external_id="")
+        return assume_role(self.account, self.region, role_arn, "jobkit-lambda", 12 * 3600)
 
     def function(self, name_or_arn: str) -> DeployedFunction:
         """By name, ARN or qualified ARN (``…:function:name:$LATEST``); UnknownFunctionError with Lambda's
@@ -359,28 +358,3 @@ def _prewarm(entry: DeployedFunction) -> None:
         entry.local.prewarm()
     except FunctionStoppedError:
         return
-
-
-#: folders a code folder's stamp leaves out: written by Python itself (bytecode caches) or by tools
-_UNWATCHED = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules"})
-
-
-def folder_stamp(folder: Path, limit: int = 20_000) -> str:
-    """A digest of a folder's files (relative path, size, modification time), ``limit`` files at most: what
-    changes when a file is written, added or removed. Bytecode caches and tool folders are left out."""
-    entries: list[str] = []
-    stack = [folder]
-    while stack and len(entries) < limit:
-        current = stack.pop()
-        try:
-            with os.scandir(current) as scan:
-                for item in scan:
-                    if item.is_dir(follow_symlinks=False):
-                        if item.name not in _UNWATCHED:
-                            stack.append(Path(item.path))
-                    elif item.is_file(follow_symlinks=False):
-                        info = item.stat(follow_symlinks=False)
-                        entries.append(f"{os.path.relpath(item.path, folder)}\0{info.st_size}\0{info.st_mtime_ns}")
-        except OSError:
-            entries.append(f"{current}\0gone")
-    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()

@@ -11,8 +11,8 @@ https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html):
   LocalStack 4.x stores the setting and ignores it (``esm_config_factory.py`` defaults it, its stream poller
   reads each shard one batch at a time), so there the same stack runs one batch per shard;
 - FilterCriteria ("Lambda event filtering", https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html):
-  records that match no filter are dropped, never sent (the filters do not change while a mapping runs, so a
-  record is judged as it arrives and a dropped one never wakes a lane);
+  records that match no filter are dropped, never sent; a record is judged when its batch is formed, with the
+  filters of that moment, so filters changed by UpdateEventSourceMapping judge every record not yet read;
 - on a function error the batch is retried (MaximumRetryAttempts, -1 = until the record expires), and holds
   its shard meanwhile; BisectBatchOnFunctionError splits a failing batch (splits do not count as retries);
   MaximumRecordAgeInSeconds discards records older than that; ReportBatchItemFailures retries from the first
@@ -20,7 +20,11 @@ https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html):
   https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html);
 - a discarded batch's on-failure record (requestContext with condition RetryAttemptsExhausted or
   RecordAgeExceeded, responseContext, DDBStreamBatchInfo) goes to the SNS topic or SQS queue
-  ("Retaining discarded records", https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html).
+  ("Retaining discarded records", https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html);
+- UpdateEventSourceMapping ("UpdateEventSourceMapping",
+  https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html) changes any of the settings
+  above but the stream and the starting position, checked as CreateEventSourceMapping checks them; the mapping
+  keeps its place in the shard and the next invocation uses them.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from jobkit.engine.core.destinations import service_of
 from jobkit.engine.core.server import AwsCall
 from jobkit.engine.moto.writes import WRITE_LOCK
 from jobkit.engine.services.events import patterns
-from jobkit.engine.services.lambda_.errors import LambdaError, invalid, lambda_error, not_found
+from jobkit.engine.services.lambda_.errors import LambdaError, lambda_error, not_found
 from jobkit.engine.services.lambda_.functions import Invoker, UnknownFunctionError
 from jobkit.lambda_runtime.function import InvocationResult
 from jobkit.lambda_runtime.report import log_timestamp
@@ -133,15 +137,35 @@ class MappingConfig:
             parallelization_factor=int(props.get("ParallelizationFactor", 1)),
         )
 
+    def properties(self) -> dict[str, Any]:
+        """The settings as CreateEventSourceMapping's request names them: ``from_properties``' inverse, so an
+        update is the current settings with the request's over them."""
+        return {
+            "FunctionName": self.function, "EventSourceArn": self.stream_arn,
+            "StartingPosition": self.starting_position, "BatchSize": self.batch_size,
+            "MaximumBatchingWindowInSeconds": self.batching_window,
+            "FilterCriteria": {"Filters": [{"Pattern": json.dumps(f)} for f in self.filters]},
+            "MaximumRetryAttempts": self.maximum_retry_attempts,
+            "MaximumRecordAgeInSeconds": self.maximum_record_age, "BisectBatchOnFunctionError": self.bisect,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"] if self.report_batch_item_failures else [],
+            "DestinationConfig": {"OnFailure": {"Destination": self.on_failure} if self.on_failure else {}},
+            "Enabled": self.enabled, "ParallelizationFactor": self.parallelization_factor,
+        }
+
+    def updated(self, changes: dict[str, Any]) -> MappingConfig:
+        return MappingConfig.from_properties(self.uuid, {**self.properties(), **changes})
+
 
 @dataclass
 class StreamEntry:
     """A record as the poller keeps it: the Lambda event record and its sandbox creation time (for ages; the
-    record itself carries wall-clock time). ``index`` is its place in its lane."""
+    record itself carries wall-clock time). ``index`` is its place in its lane, ``arrival`` its place in the
+    shard as the poller saw it (lanes re-formed by a new ParallelizationFactor keep that order)."""
 
     index: int
     event: dict[str, Any]
     created: float
+    arrival: int = 0
 
 
 @dataclass
@@ -157,7 +181,7 @@ class Outcome:
 FailureSender = Callable[[str, dict[str, Any]], None]  # (destination ARN, on-failure record)
 
 
-@dataclass
+@dataclass(eq=False)  # a lane is itself: "lane in _lanes" asks whether it is still one of the mapping's
 class _Lane:
     """One of a mapping's ParallelizationFactor concurrent batch processors: the records whose key hashes to
     it, read in order, one batch at a time."""
@@ -182,7 +206,10 @@ def lane_of(record: dict[str, Any], lanes: int) -> int:
 
 @dataclass
 class StreamPoller:
-    """One mapping: reads its shard in order, in ParallelizationFactor lanes, and invokes its function."""
+    """One mapping: reads its shard in order, in ParallelizationFactor lanes, and invokes its function.
+
+    ``config`` is replaced whole by an update, never changed in place: each invocation reads it once, so an
+    update reaches the next batch (or the next attempt of a batch being retried) and no batch mixes two."""
 
     config: MappingConfig
     invoker: Invoker
@@ -194,27 +221,51 @@ class StreamPoller:
     _lanes: list[_Lane] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _enabled: bool = True
     _modified: float = field(default_factory=time.time)
     _shard: StreamShard | None = None  # the shard read since start: the table may go before a batch ends
     _function_gone: bool = False  # said once: the mapping's function was deleted
+    _arrivals: int = 0  # records taken so far: the next one's ``arrival``
+    _relane: bool = False  # a new ParallelizationFactor waits for the batches under way to end
 
     def __post_init__(self) -> None:
         self._lanes = [_Lane(n) for n in range(max(1, self.config.parallelization_factor))]
-        self._enabled = self.config.enabled
 
-    def set_enabled(self, enabled: bool) -> None:
-        """UpdateEventSourceMapping's Enabled: a disabled mapping reads nothing new (batches under way finish)
-        and, enabled again, goes on from where it stopped; records wait in the shard meanwhile."""
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    def reconfigure(self, config: MappingConfig) -> None:
+        """UpdateEventSourceMapping's new settings, from the next batch on; the lanes keep their places.
+
+        Enabled: a disabled mapping reads nothing new (batches under way finish) and, enabled again, goes on from
+        where it stopped; records wait in the shard meanwhile. A new ParallelizationFactor re-forms the lanes once
+        the batches under way have ended (none starts meanwhile): the records not yet read are dealt to the new
+        lanes in shard order, so one item's records stay in order and none is lost or read twice."""
         with self._cond:
-            if enabled != self._enabled:
-                self._enabled, self._modified = enabled, time.time()
-                self._cond.notify_all()
+            if config.parallelization_factor != len(self._lanes):
+                self._relane = True
+            self.config, self._modified = config, time.time()
+            self._relane_if_idle()
+            self._cond.notify_all()
+
+    def _relane_if_idle(self) -> None:
+        """Re-forms the lanes for a new ParallelizationFactor if one waits and no batch is under way (under
+        ``_cond``). A lane no longer in ``_lanes`` ends its thread."""
+        if not self._relane or any(lane.busy for lane in self._lanes):
+            return
+        unread = sorted((e for lane in self._lanes for e in lane.entries[lane.position:]), key=lambda e: e.arrival)
+        lanes = [_Lane(n) for n in range(max(1, self.config.parallelization_factor))]
+        for entry in unread:
+            lane = lanes[lane_of(entry.event, len(lanes))]
+            lane.entries.append(StreamEntry(len(lane.entries), entry.event, entry.created, entry.arrival))
+        self._lanes, self._relane = lanes, False
+        if self._shard is not None and not self._stop.is_set():  # started: the new lanes need their threads
+            self._start_lanes()
 
     def state(self) -> str:
         """The mapping's State: Disabling while a batch started before the switch still runs."""
         with self._cond:
-            if self._enabled:
+            if self.config.enabled:
                 return "Enabled"
             return "Disabling" if any(lane.busy for lane in self._lanes) else "Disabled"
 
@@ -223,20 +274,16 @@ class StreamPoller:
         https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html)."""
         c = self.config
         document: dict[str, Any] = {
-            "UUID": c.uuid, "EventSourceArn": c.stream_arn, "FunctionArn": function_arn,
+            **c.properties(), "UUID": c.uuid, "FunctionArn": function_arn,
             "EventSourceMappingArn": f"arn:aws:lambda:{self.region}:{self.account}:event-source-mapping:{c.uuid}",
-            "StartingPosition": c.starting_position, "BatchSize": c.batch_size,
-            "MaximumBatchingWindowInSeconds": int(c.batching_window), "ParallelizationFactor": len(self._lanes),
-            "MaximumRetryAttempts": c.maximum_retry_attempts, "MaximumRecordAgeInSeconds": c.maximum_record_age,
-            "BisectBatchOnFunctionError": c.bisect, "DestinationConfig": {"OnFailure": {}},
-            "FunctionResponseTypes": ["ReportBatchItemFailures"] if c.report_batch_item_failures else [],
+            "MaximumBatchingWindowInSeconds": int(c.batching_window),
             "State": self.state(), "StateTransitionReason": "USER_INITIATED", "LastModified": self._modified,
             "LastProcessingResult": "No records processed",
         }
-        if c.on_failure:
-            document["DestinationConfig"] = {"OnFailure": {"Destination": c.on_failure}}
-        if c.filters:
-            document["FilterCriteria"] = {"Filters": [{"Pattern": json.dumps(f)} for f in c.filters]}
+        for key in ("FunctionName", "Enabled"):  # request members, not the description's
+            del document[key]
+        if not c.filters:
+            del document["FilterCriteria"]
         return document
 
     @property
@@ -267,10 +314,14 @@ class StreamPoller:
             if self.config.starting_position == "LATEST":
                 for lane in self._lanes:
                     lane.position = len(lane.entries)
+            self._start_lanes()
+
+    def _start_lanes(self) -> None:
         for lane in self._lanes:
-            lane.thread = threading.Thread(target=self._loop, args=(lane,), daemon=True,
-                                           name=f"jobkit-esm-{self.config.uuid[:8]}-{lane.number}")
-            lane.thread.start()
+            if lane.thread is None:
+                lane.thread = threading.Thread(target=self._loop, args=(lane,), daemon=True,
+                                               name=f"jobkit-esm-{self.config.uuid[:8]}-{lane.number}")
+                lane.thread.start()
 
     def stop(self, wait: bool = True) -> None:
         """No batch starts from now on; with ``wait``, until the lanes' threads end (a batch under way ends
@@ -278,48 +329,49 @@ class StreamPoller:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        for lane in self._lanes:
+            lanes = list(self._lanes)
+        for lane in lanes:
             if wait and lane.thread is not None:
                 lane.thread.join(5)
 
-    def _take(self, record: dict[str, Any], created: float) -> bool:
-        """Appends a record to its lane if it passes the filters (under ``_cond``); a record that matches no
-        filter is dropped here, as Lambda drops it, never sent."""
+    def _take(self, record: dict[str, Any], created: float) -> None:
+        """Appends a record to its lane (under ``_cond``); the filters judge it when its batch is formed."""
         seen = {**record, "eventSourceARN": self.config.stream_arn}
-        if self.config.filters and not any(patterns.matches(f, seen) for f in self.config.filters):
-            return False
         lane = self._lanes[lane_of(record, len(self._lanes))]
-        lane.entries.append(StreamEntry(len(lane.entries), copy.deepcopy(seen), created))
-        return True
+        lane.entries.append(StreamEntry(len(lane.entries), copy.deepcopy(seen), created, self._arrivals))
+        self._arrivals += 1
 
     def notify(self, shard: StreamShard, record: Any, created: float) -> None:
         """A record was appended to some shard (from the writer's thread): take it if it is ours."""
         if shard is not self._shard:
             return
         with self._cond:
-            if self._take(record.record, created):
-                self._cond.notify_all()
+            self._take(record.record, created)
+            self._cond.notify_all()
 
     def idle(self) -> bool:
         with self._cond:
-            return not any(lane.busy or (self._enabled and lane.pending()) for lane in self._lanes)
+            return not any(lane.busy or (self.config.enabled and lane.pending()) for lane in self._lanes)
 
     # --- a lane's loop ----------------------------------------------------------------------------------
     def _loop(self, lane: _Lane) -> None:
         while not self._stop.is_set():
             with self._cond:
-                self._cond.wait_for(lambda: self._stop.is_set() or (self._enabled and lane.pending()))
-                if self._stop.is_set():
+                self._cond.wait_for(lambda: self._stop.is_set() or lane not in self._lanes or (
+                    self.config.enabled and not self._relane and lane.pending()))
+                if self._stop.is_set() or lane not in self._lanes:
                     return
                 lane.busy = True
+                window = self.config.batching_window
             try:
-                if self.config.batching_window > 0:
-                    self.clock.wait(self.config.batching_window, self._stop)
+                if window > 0:
+                    self.clock.wait(window, self._stop)
                 with self._cond:
-                    batch = lane.entries[lane.position:lane.position + self.config.batch_size]
-                self._process(batch)
+                    batch, end = self._next_batch(lane)
+                if batch:
+                    self._process(batch)
                 with self._cond:
-                    lane.position = batch[-1].index + 1
+                    lane.position = end
             except UnknownFunctionError as exc:  # the function was deleted: the records wait, as on Lambda
                 if not self._function_gone:
                     LOG.warning("mapping %s: %s; its records wait until the function exists again or the "
@@ -333,7 +385,22 @@ class StreamPoller:
             finally:
                 with self._cond:
                     lane.busy = False
+                    self._relane_if_idle()
                     self._cond.notify_all()
+
+    def _next_batch(self, lane: _Lane) -> tuple[list[StreamEntry], int]:
+        """The lane's next batch: up to BatchSize records from its position that pass the filters, and the
+        position after it (past the records the filters dropped; under ``_cond``)."""
+        config = self.config
+        batch: list[StreamEntry] = []
+        end = lane.position
+        for entry in lane.entries[lane.position:]:
+            if len(batch) == config.batch_size:
+                break
+            end = entry.index + 1
+            if not config.filters or any(patterns.matches(f, entry.event) for f in config.filters):
+                batch.append(entry)
+        return batch, end
 
     def _process(self, batch: list[StreamEntry]) -> None:
         parts = [batch]
@@ -342,37 +409,39 @@ class StreamPoller:
             retries = 0
             invocations = 0
             while not self._stop.is_set():
-                age_limit = self.config.maximum_record_age
+                config = self.config  # read once an attempt: an update reaches the next one
+                age_limit = config.maximum_record_age
                 if age_limit != -1 and self.clock.now() - part[0].created > age_limit:
-                    self._discard(part, "RecordAgeExceeded", None, invocations)
+                    self._discard(config, part, "RecordAgeExceeded", None, invocations)
                     break
-                result = self.invoker.invoke(self.config.function, json.dumps({"Records": [e.event for e in part]})
+                result = self.invoker.invoke(config.function, json.dumps({"Records": [e.event for e in part]})
                                              .encode())
                 self._function_gone = False
                 invocations += 1
-                failed_from = self._failed_from(part, result)
+                failed_from = self._failed_from(config, part, result)
                 if self.on_outcome is not None:
-                    self.on_outcome(self.config, Outcome(part, result, invocations))
+                    self.on_outcome(config, Outcome(part, result, invocations))
                 if failed_from is None:
                     break
-                if result.is_error and self.config.bisect and len(part) > 1:
+                if result.is_error and config.bisect and len(part) > 1:
                     middle = len(part) // 2
                     parts[:0] = [part[:middle], part[middle:]]
                     break
                 part = part[failed_from:]
-                if self.config.maximum_retry_attempts != -1 and retries >= self.config.maximum_retry_attempts:
-                    self._discard(part, "RetryAttemptsExhausted", result, invocations)
+                if config.maximum_retry_attempts != -1 and retries >= config.maximum_retry_attempts:
+                    self._discard(config, part, "RetryAttemptsExhausted", result, invocations)
                     break
                 retries += 1
                 # retries back off a little, so an infinitely retried batch does not spin
                 if self.clock.wait(min(0.1 * 2 ** retries, 5.0), self._stop):
                     return
 
-    def _failed_from(self, part: list[StreamEntry], result: InvocationResult) -> int | None:
+    @staticmethod
+    def _failed_from(config: MappingConfig, part: list[StreamEntry], result: InvocationResult) -> int | None:
         """None when the batch succeeded; else the index in ``part`` to retry from."""
         if result.is_error:
             return 0
-        if not self.config.report_batch_item_failures:
+        if not config.report_batch_item_failures:
             return None
         try:
             answer = result.json()
@@ -388,23 +457,23 @@ class StreamPoller:
             return 0  # an unknown or empty identifier fails the whole batch, as Lambda does
         return min(found)
 
-    def _discard(self, part: list[StreamEntry], condition: str, result: InvocationResult | None,
-                 invocations: int) -> None:
+    def _discard(self, config: MappingConfig, part: list[StreamEntry], condition: str,
+                 result: InvocationResult | None, invocations: int) -> None:
         if self.on_outcome is not None:
-            self.on_outcome(self.config, Outcome(part, result, invocations, discarded=condition))
-        if not self.config.on_failure:
+            self.on_outcome(config, Outcome(part, result, invocations, discarded=condition))
+        if not config.on_failure:
             return
-        record = on_failure_record(self.config, part, condition, result, invocations, time.time(), self._shard_id,
-                                   self.invoker.arn_of(self.config.function))
+        record = on_failure_record(config, part, condition, result, invocations, time.time(), self._shard_id,
+                                   self.invoker.arn_of(config.function))
         try:
-            self.send_failure(self.config.on_failure, record)
+            self.send_failure(config.on_failure, record)
         except Exception as exc:  # any failure to deliver: the batch is discarded all the same
             # "If the error handling measures fail, Lambda discards the records and continues processing
             # batches from the stream" ("Retaining discarded records for a DynamoDB event source in Lambda",
             # https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html). Said in one line; the
             # lane moves on (re-running the batch would invoke its function again, without end).
             LOG.warning("mapping %s: the on-failure record of %d record(s) could not be sent to %s (%s: %s); "
-                        "the batch is discarded", self.config.uuid, len(part), self.config.on_failure,
+                        "the batch is discarded", config.uuid, len(part), config.on_failure,
                         type(exc).__name__, exc)
 
 
@@ -465,6 +534,7 @@ class StreamMappings:
         self.pollers = [self._poller_of(c) for c in configs]  # replaced, never changed in place: readers need no lock
         self._deleting: dict[str, StreamPoller] = {}
         self._lock = threading.Lock()
+        self._api_lock = threading.Lock()  # Create and Update: a mapping's uniqueness is checked and kept in one step
         self._stopping: list[threading.Thread] = []
 
     def _poller_of(self, config: MappingConfig) -> StreamPoller:
@@ -540,11 +610,8 @@ class StreamMappings:
     def intercept_create(self, request: Request, call: AwsCall) -> Response:
         """CreateEventSourceMapping on a DynamoDB stream, with every setting a template's mapping has; any other
         event source, setting or destination is refused naming it, never stored and ignored."""
-        try:
-            body = call.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
+        body = _body(call)
+        if body is None:
             return lambda_error("InvalidRequestContentException", "Could not parse request body into json")
         try:
             props = self._create_properties(body)
@@ -553,16 +620,26 @@ class StreamMappings:
             return exc.response()
         except UnknownFunctionError as exc:
             return not_found(str(exc))
-        for poller in self.pollers:
-            if poller.config.stream_arn == props["EventSourceArn"] and self._function_arn(poller) == function_arn:
-                return lambda_error("ResourceConflictException",
-                                    f'The event source arn (" {props["EventSourceArn"]} ") and function '
-                                    f'(" {function_arn.rsplit(":", 1)[-1]} ") provided mapping already exists. Please '
-                                    f"update or delete the existing mapping with UUID {poller.config.uuid}")
-        poller = self.add(MappingConfig.from_properties(str(uuid.uuid4()), {**props, "FunctionName": function_arn}))
+        with self._api_lock:
+            conflict = self._conflict(str(props["EventSourceArn"]), function_arn, None)
+            if conflict is not None:
+                return conflict
+            poller = self.add(MappingConfig.from_properties(str(uuid.uuid4()),
+                                                            {**props, "FunctionName": function_arn}))
         document = poller.describe(function_arn)
         document["State"] = "Creating"  # as CreateEventSourceMapping answers; Get says Enabled from now on
         return _json(document, 202)
+
+    def _conflict(self, stream: str, function_arn: str, updating: str | None) -> Response | None:
+        """The refusal of a second mapping of one stream to one function (Lambda's ResourceConflictException)."""
+        for poller in self.pollers:
+            if poller.config.uuid != updating and poller.config.stream_arn == stream and \
+                    self._function_arn(poller) == function_arn:
+                return lambda_error("ResourceConflictException",
+                                    f'The event source arn (" {stream} ") and function '
+                                    f'(" {function_arn.rsplit(":", 1)[-1]} ") provided mapping already exists. Please '
+                                    f"update or delete the existing mapping with UUID {poller.config.uuid}")
+        return None
 
     def intercept_delete(self, request: Request, call: AwsCall) -> Response:
         poller = self.remove(_mapping_id(request.path))
@@ -594,25 +671,40 @@ class StreamMappings:
         return _json({"EventSourceMappings": found})
 
     def intercept_update(self, request: Request, call: AwsCall) -> Response:
-        """UpdateEventSourceMapping: Enabled is applied; any other setting is refused with a message rather
-        than stored and ignored."""
+        """UpdateEventSourceMapping ("UpdateEventSourceMapping",
+        https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html): any setting of a DynamoDB
+        stream mapping but its stream and starting position, checked as CreateEventSourceMapping checks them; a
+        refusal changes nothing. The mapping keeps its place in the shard; the next batch uses the new settings.
+        Answered 202 with the mapping and the State of the transition: Enabling or Disabling when Enabled
+        switches, else Updating ("State" in
+        https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html)."""
         poller = self._poller(request.path)
         if poller is None:
             return _not_found(request.path)
+        update = _body(call)
+        if update is None:
+            return lambda_error("InvalidRequestContentException", "Could not parse request body into json")
         try:
-            update = call.json()
-        except ValueError:
-            update = None
-        if not isinstance(update, dict):
-            return invalid("the request body is not a JSON object")
-        other = sorted(set(update) - {"Enabled", "FunctionName"})
-        if other:
-            return invalid(f"jobkit's engine updates only Enabled of a mapping; create it again to change {other}")
-        if "Enabled" in update:
-            poller.set_enabled(bool(update["Enabled"]))
+            self._check_settings(update, _UPDATE_SETTINGS)
+            if "FunctionName" in update:
+                update["FunctionName"] = self.invoker.arn_of(update["FunctionName"])
+        except LambdaError as exc:
+            return exc.response()
+        except UnknownFunctionError as exc:
+            return not_found(str(exc))
+        with self._api_lock:
+            config = poller.config.updated(update)
+            if "FunctionName" in update:
+                conflict = self._conflict(config.stream_arn, config.function, config.uuid)
+                if conflict is not None:
+                    return conflict
+            was_enabled = poller.enabled
+            poller.reconfigure(config)
         document = poller.describe(self._function_arn(poller))
-        if "Enabled" in update:  # the answer names the transition, as Lambda's does
-            document["State"] = "Enabling" if update["Enabled"] else "Disabling"
+        if config.enabled != was_enabled:
+            document["State"] = "Enabling" if config.enabled else "Disabling"
+        else:
+            document["State"] = "Updating"  # Get says the steady state from now on
         return _json(document, 202)
 
     def _poller(self, path: str) -> StreamPoller | None:
@@ -649,14 +741,28 @@ class StreamMappings:
                               f"The event source {source or '(none)'} is not supported by jobkit's engine: it runs "
                               "mappings of DynamoDB streams only (arn:aws:dynamodb:...:table/<name>/stream/<label>)")
         self._check_stream(source)
-        unknown = sorted(set(body) - _CREATE_SETTINGS)
-        if unknown:
-            raise LambdaError("InvalidParameterValueException",
-                              f"jobkit's engine does not run these settings of a DynamoDB stream mapping: {unknown}")
+        self._check_settings(body, _CREATE_SETTINGS)
         if body.get("StartingPosition") not in ("TRIM_HORIZON", "LATEST"):
             raise LambdaError("InvalidParameterValueException",
                               "StartingPosition must be TRIM_HORIZON or LATEST for a DynamoDB stream, got "
                               f"{body.get('StartingPosition')!r}")
+        return dict(body)
+
+    @classmethod
+    def _check_settings(cls, body: dict[str, Any], allowed: frozenset[str]) -> None:
+        """The settings of a Create or Update request, each checked as Lambda checks it for a DynamoDB stream:
+        a key outside ``allowed`` is refused, naming it."""
+        fixed = sorted(set(body) & (_CREATE_SETTINGS - allowed))
+        if fixed:
+            raise LambdaError("InvalidParameterValueException",
+                              f"A mapping's {fixed} cannot be updated: create a new mapping to change them")
+        unknown = sorted(set(body) - _CREATE_SETTINGS)
+        if unknown:
+            raise LambdaError("InvalidParameterValueException",
+                              f"jobkit's engine does not run these settings of a DynamoDB stream mapping: {unknown}")
+        if "FunctionName" in body and (not isinstance(body["FunctionName"], str) or not body["FunctionName"]):
+            raise LambdaError("InvalidParameterValueException",
+                              f"FunctionName must be a function's name or ARN, got {body['FunctionName']!r}")
         for key, low, high in _RANGES:
             if key in body:
                 value = body[key]
@@ -674,9 +780,8 @@ class StreamMappings:
         if not isinstance(types, list) or set(types) - {"ReportBatchItemFailures"}:
             raise LambdaError("InvalidParameterValueException",
                               f"FunctionResponseTypes may hold ReportBatchItemFailures only, got {types!r}")
-        self._check_filters(body.get("FilterCriteria"))
-        self._check_destination(body.get("DestinationConfig"))
-        return dict(body)
+        cls._check_filters(body.get("FilterCriteria"))
+        cls._check_destination(body.get("DestinationConfig"))
 
     def _check_stream(self, source: str) -> None:
         """The stream must be a table's current stream ("Stream not found" otherwise, as Lambda says)."""
@@ -689,10 +794,11 @@ class StreamMappings:
     @staticmethod
     def _check_filters(criteria: Any) -> None:
         """FilterCriteria: ``{"Filters": [{"Pattern": "<JSON>"}]}``, each pattern one the engine's filtering
-        reads ("Lambda event filtering")."""
+        reads ("Lambda event filtering"); ``{}`` has none (Filters is optional, "FilterCriteria",
+        https://docs.aws.amazon.com/lambda/latest/api/API_FilterCriteria.html), so an update with it removes them."""
         if criteria is None:
             return
-        filters = criteria.get("Filters") if isinstance(criteria, dict) else None
+        filters = criteria.get("Filters", []) if isinstance(criteria, dict) else None
         if not isinstance(filters, list):
             raise LambdaError("InvalidParameterValueException",
                               'FilterCriteria must be {"Filters": [{"Pattern": ...}]}')
@@ -730,6 +836,9 @@ _CREATE_SETTINGS = frozenset({
     "ParallelizationFactor", "FilterCriteria", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds",
     "BisectBatchOnFunctionError", "FunctionResponseTypes", "DestinationConfig",
 })
+#: what UpdateEventSourceMapping may change: all but the stream and where reading started
+#: ("UpdateEventSourceMapping", Request Parameters, https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html)
+_UPDATE_SETTINGS = _CREATE_SETTINGS - {"EventSourceArn", "StartingPosition"}
 #: the settings' ranges for a DynamoDB stream ("CreateEventSourceMapping", Request Parameters,
 #: https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html)
 _RANGES = (("BatchSize", 1, 10_000), ("MaximumBatchingWindowInSeconds", 0, 300), ("ParallelizationFactor", 1, 10),
@@ -741,6 +850,15 @@ ON_FAILURE_DESTINATIONS = ("sns", "sqs")
 def _mapping_id(path: str) -> str:
     """The UUID at the end of ``/2015-03-31/event-source-mappings/{UUID}``."""
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _body(call: AwsCall) -> dict[str, Any] | None:
+    """The request's JSON object, or None when it is not one."""
+    try:
+        body = call.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _json(document: Any, status: int = 200) -> Response:

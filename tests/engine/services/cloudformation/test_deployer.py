@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from jobkit.client.deployment import Deployment
+from jobkit.deploy.assembly import AssemblyError, CloudAssembly
 from jobkit.engine.runtime import EmbeddedEngine
-from jobkit.engine.services.cloudformation.deployer import CloudAssembly, StackDeployer, local_outputs
+from jobkit.engine.services.cloudformation.deployer import StackDeployer, local_outputs
 from jobkit.engine.services.cloudformation.resource_types import DeploymentError, StackRegistry
 from jobkit.engine.services.cloudformation.template import Resolver, dependency_order
 
@@ -244,7 +245,7 @@ def test_the_cloud_assembly_names_its_file_assets(tmp_path: Path) -> None:
         "source": {"path": "asset.h", "packaging": "zip"},
         "destinations": {"d": {"bucketName": "b", "objectKey": "h.zip"}}}}}))
     assert CloudAssembly.read(out).assets == {"h.zip": out / "asset.h"}
-    with pytest.raises(DeploymentError, match="synthesize"):
+    with pytest.raises(AssemblyError, match="synthesize"):
         CloudAssembly.read(tmp_path / "missing")
 
 

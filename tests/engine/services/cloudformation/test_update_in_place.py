@@ -60,6 +60,9 @@ def test_a_changed_template_is_applied_to_the_running_engine_and_the_data_stays(
     props["Environment"]["Variables"]["IN_PLACE_PROBE"] = "on"
     template["Resources"]["InPlaceTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "in-place"}}
     template["Outputs"]["InPlaceTopicArn"] = {"Value": {"Ref": "InPlaceTopic"}}
+    mapping = next(k for k, v in template["Resources"].items()
+                   if v["Type"] == "AWS::Lambda::EventSourceMapping" and k.startswith("Consumer1"))
+    template["Resources"][mapping]["Properties"]["MaximumBatchingWindowInSeconds"] = 1
     removed = "FailedJobsEventLogsPolicy"
     template["Resources"].pop(removed)
     path.write_text(json.dumps(template))
@@ -68,7 +71,7 @@ def test_a_changed_template_is_applied_to_the_running_engine_and_the_data_stays(
     assert answer.status_code == 200, answer.text
     changes = answer.json()["changes"]
     assert changes["created"] == ["InPlaceTopic"] and changes["deleted"] == [removed]
-    assert changes["updated"] == [consumer] and not changes["replaced"]
+    assert sorted(changes["updated"]) == sorted([consumer, mapping]) and not changes["replaced"]
 
     name = deployment.outputs["Consumer1FunctionName"]
     configuration = deployment.client("lambda").get_function_configuration(FunctionName=name)
@@ -80,6 +83,10 @@ def test_a_changed_template_is_applied_to_the_running_engine_and_the_data_stays(
 
     assert engine.outputs_file is not None
     written = json.loads(engine.outputs_file.read_text())["JobsStack"]
+    assert engine.stack is not None
+    uuid = engine.stack.registry.resources[mapping].physical_id
+    described = deployment.client("lambda").get_event_source_mapping(UUID=uuid)
+    assert described["MaximumBatchingWindowInSeconds"] == 1 and described["FunctionArn"].endswith(name)
     assert written["InPlaceTopicArn"].endswith(":in-place")
     stacks = deployment.client("cloudformation").describe_stacks(StackName="JobsStack")["Stacks"]
     assert {o["OutputKey"] for o in stacks[0]["Outputs"]} >= {"InPlaceTopicArn"}

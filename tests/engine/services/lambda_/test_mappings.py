@@ -37,11 +37,16 @@ class Harness:
         self.client, self.name, self.stream_arn = table
         self.invoker = invoker
         self.failures: list[dict[str, Any]] = []
+        self.destinations: list[str] = []  # where each of ``failures`` was sent
         config = MappingConfig(uuid=str(uuid.uuid4()), function=FUNCTION, stream_arn=self.stream_arn,
                                on_failure=DESTINATION, **settings)
         self.mappings = StreamMappings([config], invoker=invoker, clock=clock or SandboxClock(),
-                                       send_failure=lambda arn, record: self.failures.append(record),
-                                       account="000000000000", region="us-east-1")
+                                       send_failure=self._send_failure, account="000000000000",
+                                       region="us-east-1")
+
+    def _send_failure(self, arn: str, record: dict[str, Any]) -> None:
+        self.destinations.append(arn)
+        self.failures.append(record)
 
     def put(self, job_id: str, **extra: Any) -> None:
         self.client.put_item(TableName=self.name, Item={"id": {"S": job_id}, **extra})
@@ -359,9 +364,9 @@ def test_mapping_api_lists_describes_and_refuses_what_it_cannot_change(
     assert json.loads(h.mappings.intercept_list(request, call).get_data())["EventSourceMappings"] == []
 
     refused = h.mappings.intercept_update(*_call("PUT", f"/2015-03-31/event-source-mappings/{poller.config.uuid}",
-                                                 {"BatchSize": 10}))
+                                                 {"TumblingWindowInSeconds": 10}))
     assert refused.status_code == 400 and refused.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
-    assert "BatchSize" in json.loads(refused.get_data())["message"]
+    assert "TumblingWindowInSeconds" in json.loads(refused.get_data())["message"]
     missing = h.mappings.intercept_get(*_call("GET", "/2015-03-31/event-source-mappings/no-such-uuid"))
     assert missing.status_code == 404 and missing.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
     assert "no-such-uuid" in json.loads(missing.get_data())["Message"]  # this shape's member is "Message"
@@ -396,3 +401,250 @@ def test_a_mapping_added_while_items_are_written_reads_each_record_once(table: t
         assert sorted(seen) == sorted(f"j-{n}" for n in range(120))  # none missed, none twice
     finally:
         mappings.stop()
+
+
+# --- UpdateEventSourceMapping -------------------------------------------------------------------------------
+def _update(h: Harness, body: Any) -> tuple[int, dict[str, Any]]:
+    """UpdateEventSourceMapping of the harness's mapping: (status, answer)."""
+    answer = h.mappings.intercept_update(*_call("PUT", _path(h), body))
+    return answer.status_code, json.loads(answer.get_data())
+
+
+def _get(h: Harness) -> dict[str, Any]:
+    answer = h.mappings.intercept_get(*_call("GET", _path(h)))
+    assert answer.status_code == 200
+    document: dict[str, Any] = json.loads(answer.get_data())
+    return document
+
+
+def _path(h: Harness) -> str:
+    return f"/2015-03-31/event-source-mappings/{h.mappings.pollers[0].config.uuid}"
+
+
+class Gate:
+    """A function whose first invocation waits until ``open()``: a batch held under way while a test updates."""
+
+    def __init__(self, then: Callable[[dict[str, Any]], Any] = lambda event: result(None)) -> None:
+        self.then = then
+        self.held = threading.Event()
+        self._open = threading.Event()
+        self._first = True
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        if self._first:
+            self._first = False
+            self.held.set()
+            assert self._open.wait(10), "the gate was never opened"
+        return self.then(event)
+
+    def open(self) -> None:
+        self._open.set()
+
+
+def test_a_batch_size_update_reaches_the_next_batch_without_losing_or_rereading_a_record(
+        harness_factory: Callable[..., Harness]) -> None:
+    gate = Gate()
+    invoker = FakeInvoker(respond=gate)
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1)
+    h.mappings.start()
+    h.put("a")
+    assert gate.held.wait(10)
+    for job in "bcd":
+        h.put(job)
+    status, answer = _update(h, {"BatchSize": 10})
+    assert status == 202 and answer["State"] == "Updating" and answer["BatchSize"] == 10
+    assert _get(h)["BatchSize"] == 10 and _get(h)["State"] == "Enabled"
+    gate.open()
+    h.settle()
+    assert [ids(c) for c in invoker.calls] == [["a"], ["b", "c", "d"]]
+
+
+class WindowClock(SandboxClock):
+    """A sandbox clock that records the waits asked of it, and waits none of them out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, sandbox_seconds: float, stop: threading.Event | None = None) -> bool:
+        self.waits.append(sandbox_seconds)
+        return False
+
+
+def test_a_batching_window_update_is_waited_before_the_next_batch(table: tuple[Any, str, str]) -> None:
+    clock = WindowClock()
+    invoker = FakeInvoker()
+    h = Harness(table, invoker, clock=clock, starting_position="LATEST", batch_size=10)
+    h.mappings.start()
+    try:
+        h.put("a")
+        h.settle()
+        assert clock.waits == [] and [ids(c) for c in invoker.calls] == [["a"]]
+        status, answer = _update(h, {"MaximumBatchingWindowInSeconds": 30})
+        assert status == 202 and answer["MaximumBatchingWindowInSeconds"] == 30
+        h.put("b")
+        h.settle()
+        assert clock.waits == [30] and [ids(c) for c in invoker.calls] == [["a"], ["b"]]
+    finally:
+        h.mappings.stop()
+
+
+def test_retries_and_destination_updated_end_a_batch_retried_without_end_at_the_new_destination(
+        harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Boom"))
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, maximum_retry_attempts=-1)
+    h.mappings.start()
+    h.put("a")
+    wait_for(lambda: len(invoker.calls), lambda n: n >= 2, timeout=10, describe="the batch retried")
+    assert h.failures == []
+    other = "arn:aws:sqs:us-east-1:000000000000:other-failures"
+    status, answer = _update(h, {"MaximumRetryAttempts": 0, "DestinationConfig": {"OnFailure": {"Destination": other}}})
+    assert status == 202 and answer["MaximumRetryAttempts"] == 0
+    assert _get(h)["DestinationConfig"] == {"OnFailure": {"Destination": other}}
+    wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+    h.settle()
+    assert h.destinations == [other]
+    assert h.failures[0]["requestContext"]["condition"] == "RetryAttemptsExhausted"
+
+
+def test_a_record_age_update_discards_a_batch_older_than_it(table: tuple[Any, str, str]) -> None:
+    clock = SandboxClock()
+    invoker = FakeInvoker(respond=lambda event: result(error="Boom"))
+    h = Harness(table, invoker, clock=clock, starting_position="LATEST", batch_size=1)
+    h.mappings.start()
+    try:
+        h.put("old")
+        wait_for(lambda: invoker.calls, bool, timeout=10, describe="the batch tried")
+        clock.advance(120)
+        status, answer = _update(h, {"MaximumRecordAgeInSeconds": 60})
+        assert status == 202 and answer["MaximumRecordAgeInSeconds"] == _get(h)["MaximumRecordAgeInSeconds"] == 60
+        wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+        assert h.failures[0]["requestContext"]["condition"] == "RecordAgeExceeded"
+    finally:
+        h.mappings.stop()
+
+
+def test_bisect_updated_with_enabled_splits_the_failing_batch(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Poison") if "c" in ids(event) else result(None))
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=4, maximum_retry_attempts=0,
+                        enabled=False)
+    h.mappings.start()
+    for job in "abcd":
+        h.put(job)
+    h.settle()
+    assert invoker.calls == []
+    status, answer = _update(h, {"BisectBatchOnFunctionError": True, "Enabled": True})
+    assert status == 202 and answer["State"] == "Enabling" and answer["BisectBatchOnFunctionError"] is True
+    wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+    h.settle()
+    assert [ids(c) for c in invoker.calls] == [["a", "b", "c", "d"], ["a", "b"], ["c", "d"], ["c"], ["d"]]
+    assert _get(h)["State"] == "Enabled"
+
+
+def test_function_response_types_updated_retry_from_the_reported_record(
+        harness_factory: Callable[..., Harness]) -> None:
+    seen: list[list[str]] = []
+
+    def respond(event: dict[str, Any]) -> Any:
+        seen.append(ids(event))
+        if len(seen) == 1:
+            failed = event["Records"][1]["dynamodb"]["SequenceNumber"]
+            return result({"batchItemFailures": [{"itemIdentifier": failed}]})
+        return result(None)
+
+    h = harness_factory(FakeInvoker(respond=respond), starting_position="LATEST", batch_size=3, enabled=False)
+    h.mappings.start()
+    for job in "abc":
+        h.put(job)
+    status, answer = _update(h, {"FunctionResponseTypes": ["ReportBatchItemFailures"], "Enabled": True})
+    assert status == 202 and answer["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    wait_for(lambda: len(seen), lambda n: n == 2, timeout=10, describe="the retry from the reported record")
+    h.settle()
+    assert seen == [["a", "b", "c"], ["b", "c"]]
+
+
+def test_filters_updated_judge_every_record_not_yet_read_and_an_empty_criteria_removes_them(
+        harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=10, enabled=False)
+    h.mappings.start()
+    h.put("a")
+    h.put("a", extra={"S": "modified"})  # MODIFY
+    h.put("b")
+    inserts = {"Filters": [{"Pattern": json.dumps({"eventName": ["INSERT"]})}]}
+    status, answer = _update(h, {"FilterCriteria": inserts, "Enabled": True})
+    assert status == 202 and answer["FilterCriteria"] == inserts
+    wait_for(lambda: invoker.calls, bool, timeout=10, describe="the filtered batch")
+    h.settle()
+    assert [r["eventName"] for c in invoker.calls for r in c["Records"]] == ["INSERT", "INSERT"]
+    status, answer = _update(h, {"FilterCriteria": {}})
+    assert status == 202 and "FilterCriteria" not in _get(h)
+    h.put("b", extra={"S": "modified"})
+    wait_for(lambda: len(invoker.calls), lambda n: n == 2, timeout=10, describe="the MODIFY record, unfiltered")
+    assert [r["eventName"] for r in invoker.calls[1]["Records"]] == ["MODIFY"]
+
+
+def test_a_parallelization_factor_update_reforms_the_lanes_once_the_batch_under_way_ends(
+        harness_factory: Callable[..., Harness]) -> None:
+    function = Overlaps(wanted=4)
+    gate = Gate(then=function)
+    invoker = FakeInvoker(respond=gate)
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1, parallelization_factor=1)
+    h.mappings.start()
+    items = [f"job-{n}" for n in range(12)]
+    for step in range(3):
+        for item in items:
+            h.put(item, step={"N": str(step)})
+    assert gate.held.wait(10)  # the first batch is under way on the one lane
+    status, answer = _update(h, {"ParallelizationFactor": 4})
+    assert status == 202 and answer["ParallelizationFactor"] == 4 and _get(h)["ParallelizationFactor"] == 4
+    gate.open()
+    wait_for(lambda: sum(map(len, function.order.values())), lambda n: n == 36, timeout=30, interval=0.01,
+             describe="every record processed")
+    h.settle()
+    assert len(invoker.calls) == 36  # none lost, none read twice
+    assert function.most == 4 and not function.self_overlap
+    assert all(steps == ["0", "1", "2"] for steps in function.order.values())
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ({"BatchSize": 0}, "BatchSize"),
+    ({"BatchSize": 5, "ParallelizationFactor": 11}, "ParallelizationFactor"),  # nothing of it applied
+    ({"MaximumBatchingWindowInSeconds": 301}, "MaximumBatchingWindowInSeconds"),
+    ({"MaximumRetryAttempts": -2}, "MaximumRetryAttempts"),
+    ({"MaximumRecordAgeInSeconds": 30}, "MaximumRecordAgeInSeconds"),
+    ({"BisectBatchOnFunctionError": "yes"}, "BisectBatchOnFunctionError"),
+    ({"Enabled": 1}, "Enabled"),
+    ({"FunctionResponseTypes": ["Everything"]}, "FunctionResponseTypes"),
+    ({"FilterCriteria": {"Filters": [{"Pattern": "not json"}]}}, "filter pattern"),
+    ({"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:s3:::bucket"}}}, "arn:aws:s3:::bucket"),
+    ({"DestinationConfig": {"OnSuccess": {"Destination": DESTINATION}}}, "OnSuccess"),
+    ({"FunctionName": ""}, "FunctionName"),
+    ({"TumblingWindowInSeconds": 30}, "TumblingWindowInSeconds"),
+    ({"KMSKeyArn": "arn:aws:kms:us-east-1:000000000000:key/k"}, "KMSKeyArn"),
+    ({"StartingPosition": "TRIM_HORIZON"}, "StartingPosition"),
+    ({"EventSourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/s"}, "EventSourceArn"),
+])
+def test_an_update_with_a_bad_or_unsupported_setting_is_refused_and_changes_nothing(
+        harness_factory: Callable[..., Harness], body: dict[str, Any], named: str) -> None:
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1)
+    h.mappings.start()
+    before = _get(h)
+    answer = h.mappings.intercept_update(*_call("PUT", _path(h), body))
+    assert answer.status_code == 400 and answer.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+    assert named in json.loads(answer.get_data())["message"]
+    assert _get(h) == before
+    h.put("a")
+    h.put("b")
+    h.settle()
+    assert [ids(c) for c in invoker.calls] == [["a"], ["b"]]  # still batches of one, to the same function
+
+
+def test_an_update_that_is_not_a_json_object_is_refused(harness_factory: Callable[..., Harness]) -> None:
+    h = harness_factory(FakeInvoker(), starting_position="LATEST")
+    before = _get(h)
+    for body in ([1, 2], "text"):
+        answer = h.mappings.intercept_update(*_call("PUT", _path(h), body))
+        assert answer.status_code == 400 and answer.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
+    assert _get(h) == before

@@ -1,11 +1,15 @@
 """DynamoDB stream mappings created at runtime as the template deploys them: every setting, delivery until
-deleted, other event sources and destinations refused; over boto3 against the session's engine."""
+deleted, updates of the function and the destination, other event sources and destinations refused; over boto3
+against the session's engine."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -99,3 +103,76 @@ def test_a_stream_mapping_destination_or_setting_the_engine_does_not_run_is_refu
         lam.create_event_source_mapping(FunctionName=unique("missing"), EventSourceArn=stream,
                                         StartingPosition="LATEST")
     assert lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"] == []
+
+
+def _failing_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    raise RuntimeError('refuses every batch')\n")
+    return buffer.getvalue()
+
+
+def _on_failure_record(sqs: Any, queue: str) -> dict[str, Any] | None:
+    messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+    return json.loads(messages[0]["Body"]) if messages else None
+
+
+def test_an_update_at_runtime_moves_the_mapping_to_another_function_and_destination(
+        lam: Any, deployment: Deployment, engine: EmbeddedEngine, make_function: Callable[..., str],
+        make_table: Callable[[], tuple[str, str]], mappings: list[str]) -> None:
+    table, stream = make_table()
+    sink, _ = make_table()
+    first = make_function("first", Environment={"Variables": {"SINK": sink}})
+    second = make_function("second", Environment={"Variables": {"SINK": sink}})
+    failing = make_function(Code={"ZipFile": _failing_zip()})
+    sqs = deployment.client("sqs")
+    queues = {name: sqs.create_queue(QueueName=unique(name))["QueueUrl"] for name in ("old", "new")}
+    arns = {name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            for name, url in queues.items()}
+    mapping = lam.create_event_source_mapping(
+        FunctionName=first, EventSourceArn=stream, StartingPosition="LATEST", BatchSize=1, MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": arns["old"]}})["UUID"]
+    mappings.append(mapping)
+    dynamodb = deployment.client("dynamodb")
+
+    updated = lam.update_event_source_mapping(UUID=mapping, FunctionName=failing, BatchSize=2,
+                                              DestinationConfig={"OnFailure": {"Destination": arns["new"]}})
+    assert updated["State"] == "Updating" and updated["FunctionArn"].endswith(f":function:{failing}")
+    described = lam.get_event_source_mapping(UUID=mapping)
+    assert described["State"] == "Enabled" and described["BatchSize"] == 2
+    assert described["DestinationConfig"] == {"OnFailure": {"Destination": arns["new"]}}
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "refused"}})
+    record = wait_for(lambda: _on_failure_record(sqs, queues["new"]), bool, timeout=30,
+                      describe="the on-failure record at the new queue")
+    assert record["requestContext"]["functionArn"].endswith(f":function:{failing}")
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert _on_failure_record(sqs, queues["old"]) is None
+
+    lam.update_event_source_mapping(UUID=mapping, FunctionName=second)
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "moved"}})
+    wait_for(lambda: sink_item(deployment, sink, f"moved@{second}"), bool, timeout=20,
+             describe="the new function to run on the record")
+    wait_for(engine.idle, bool, timeout=20, describe="the mapping done with the record")
+    assert sink_item(deployment, sink, f"moved@{first}") is None
+
+    before = lam.get_event_source_mapping(UUID=mapping)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException, match="BatchSize"):
+        lam.update_event_source_mapping(UUID=mapping, BatchSize=20_000)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException, match="TumblingWindowInSeconds"):
+        lam.update_event_source_mapping(UUID=mapping, TumblingWindowInSeconds=30)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException, match="Function not found"):
+        lam.update_event_source_mapping(UUID=mapping, FunctionName=unique("missing"))
+    assert lam.get_event_source_mapping(UUID=mapping) == before | {"ResponseMetadata": ANY}
+
+
+def test_an_update_to_a_function_already_mapped_to_the_stream_is_a_conflict(
+        lam: Any, make_function: Callable[..., str], make_table: Callable[[], tuple[str, str]],
+        mappings: list[str]) -> None:
+    _, stream = make_table()
+    first, second = make_function("first"), make_function("second")
+    made = [lam.create_event_source_mapping(FunctionName=name, EventSourceArn=stream,
+                                            StartingPosition="LATEST")["UUID"] for name in (first, second)]
+    mappings.extend(made)
+    with pytest.raises(lam.exceptions.ResourceConflictException, match=made[1]):
+        lam.update_event_source_mapping(UUID=made[0], FunctionName=second)
+    assert lam.get_event_source_mapping(UUID=made[0])["FunctionArn"].endswith(f":function:{first}")

@@ -1,5 +1,5 @@
 """SNS as the engine serves it: subscriptions made at runtime deliver like the template's, through the port's
-AWS APIs (boto3), with the engine of ``tests/engine/conftest.py``."""
+AWS APIs (boto3), with the session engine of ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from botocore.exceptions import ClientError
 from jobkit.client.deployment import Deployment
 from jobkit.client.waiting import wait_for
 from jobkit.engine.core.destinations import Delivery, Destinations
-from jobkit.engine.core.server import ACCOUNT, REGION
 from jobkit.engine.services.sns.topics import SnsService
+from jobkit.sandbox import ACCOUNT, REGION
 
 ATTRIBUTES = {"kind": {"DataType": "String", "StringValue": "order"},
               "price": {"DataType": "Number", "StringValue": "12.5"},

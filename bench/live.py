@@ -1,0 +1,167 @@
+"""Figures of the daily loop (prints a table, writes JSON; not a test): from a saved handler to the next
+invocation running it, and a reset, on the embedded engine and beside it LocalStack's host runtime, whose
+alternative to both is a restart and a new deployment.
+
+How each is taken is written beside it in the JSON (``how``). Run: ``make bench`` (or ``python bench/live.py``;
+``--skip-localstack`` for the embedded engine alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import operator
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.config import Config
+
+from jobkit.client.deployment import Deployment
+from jobkit.client.waiting import wait_for
+from jobkit.live import Asset, LiveCode
+from jobkit.project import ROOT
+
+RESULTS = ROOT / "bench" / "results"
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+HOW = {
+    "reload_ms": "a function whose code is a project folder (LocalStack's hot-reload convention): from writing a "
+                 "new handler file until an Invoke returns the new code's answer, the watcher looking every 0.2 s "
+                 "(median of the runs; the change is acted on once it held for one look)",
+    "reset_ms": "POST /_jobkit/reset on the sandbox after 20 jobs (median of the runs)",
+    "restart_and_redeploy_s": "the alternative to both: the sandbox stopped, started again and the stack "
+                              "deployed (`jobkit down` then `jobkit up --detach`)",
+}
+
+
+def _handler(version: int) -> str:
+    return f"def handler(event, context):\n    return {version}\n"
+
+
+def reload_ms(lam: Any, runs: int) -> list[float]:
+    """Save-to-new-code times of a function on ``lam``'s engine, ``runs`` saves."""
+    work = Path(tempfile.mkdtemp(prefix="jobkit-bench-live-"))
+    root, asset = work / "project", work / "asset"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "app.py").write_text(_handler(0))
+    asset.mkdir()
+    (asset / "pkg").symlink_to(root / "pkg")
+    name = f"jobkit-bench-live-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="pkg.app.handler",
+                        Code={"S3Bucket": "hot-reload", "S3Key": str(asset)}, Timeout=30)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
+    code = LiveCode([Asset(asset, {"pkg": root / "pkg"}, (name,))], lam, work / "snapshots",
+                    lambda _hop, _detail: None, root)
+    times = []
+    try:
+        for version in range(1, runs + 1):
+            began = time.monotonic()
+            (root / "pkg" / "app.py").write_text(_handler(version))
+
+            def answer() -> Any:
+                code.look()
+                return json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+
+            wait_for(answer, functools.partial(operator.eq, version), timeout=30, describe=f"version {version}",
+                     interval=0.2, max_interval=0.2)  # the watcher's own look interval
+            times.append((time.monotonic() - began) * 1000)
+    finally:
+        lam.delete_function(FunctionName=name)
+        code.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return times
+
+
+def reset_ms(endpoint_url: str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        began = time.monotonic()
+        answer = requests.post(f"{endpoint_url}/_jobkit/reset", timeout=30)
+        answer.raise_for_status()
+        times.append((time.monotonic() - began) * 1000)
+    return times
+
+
+def _lambda(endpoint_url: str) -> Any:
+    config = Config(retries={"total_max_attempts": 1}, read_timeout=120)
+    return boto3.client("lambda", endpoint_url=endpoint_url, region_name="us-east-1", config=config,
+                        aws_access_key_id="test", aws_secret_access_key="test")  # noqa: S106  # nosec B106  # local dummy keys
+
+
+def embedded(runs: int) -> dict[str, Any]:
+    from jobkit.client.jobs_api import JobsApi
+    from jobkit.targets.embedded import EmbeddedSandbox
+    from jobkit.ui import Ui
+
+    ui = Ui(quiet=True)
+    box = EmbeddedSandbox(time_scale=20.0)
+    deployment = box.up(ui)
+    try:
+        figures: dict[str, Any] = {"reload_ms": statistics.median(reload_ms(_lambda(box.endpoint_url), runs))}
+        api = JobsApi.for_deployment(deployment)
+        for _ in range(20):
+            api.submit(1)
+        figures["reset_ms"] = statistics.median(reset_ms(box.endpoint_url, runs))
+    finally:
+        box.down(ui)
+    began = time.monotonic()
+    box.up(ui)
+    figures["restart_and_redeploy_s"] = round(time.monotonic() - began, 2)
+    box.down(ui)
+    return figures
+
+
+def localstack(runs: int) -> dict[str, Any]:
+    from jobkit.targets.localstack.sandbox import HostSandbox
+    from jobkit.ui import Ui
+
+    ui = Ui(quiet=True)
+    host = HostSandbox()
+    deployment: Deployment = host.up(ui)
+    try:
+        assert deployment.endpoint_url is not None
+        figures: dict[str, Any] = {"reload_ms": statistics.median(reload_ms(_lambda(deployment.endpoint_url), runs))}
+    finally:
+        host.down(ui)
+    began = time.monotonic()
+    host.up(ui)
+    figures["restart_and_redeploy_s"] = round(time.monotonic() - began, 2)
+    host.down(ui)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--skip-localstack", action="store_true")
+    args = parser.parse_args()
+    results = {"embedded": embedded(args.runs)}
+    if not args.skip_localstack:
+        try:
+            results["localstack"] = localstack(args.runs)
+        except Exception as exc:  # the embedded figures stand without LocalStack's
+            results["localstack"] = {"failed": f"{type(exc).__name__}: {exc}"}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "live.json").write_text(json.dumps({"how": HOW, "runs": args.runs, "targets": results}, indent=2)
+                                       + "\n")
+    keys = list(HOW)
+    print(f"{'figure':<26}" + "".join(f"{name:>14}" for name in results))
+    for key in keys:
+        cells = []
+        for figures in results.values():
+            value = figures.get(key)
+            cells.append(f"{value:>14.0f}" if isinstance(value, float) and key.endswith("_ms")
+                         else f"{value!s:>14}" if value is not None else f"{'-':>14}")
+        print(f"{key:<26}" + "".join(cells))
+
+
+if __name__ == "__main__":
+    main()
