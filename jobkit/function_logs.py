@@ -16,7 +16,6 @@ from botocore.exceptions import ClientError
 
 from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
-from stack.settings import STACK_NAME
 
 _OUTPUT = re.compile(r"(?P<prefix>[A-Z][A-Za-z0-9]*)FunctionName")
 # arn:aws:lambda:us-east-1:123456789012:function:name[:qualifier]
@@ -24,7 +23,6 @@ _ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:(?P<name>[^
 _DURATION = re.compile(r"(?P<count>\d{1,9})(?P<unit>[smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # CDK's logical ids end in an 8-hex hash of the construct path
-_LOGICAL_ID = re.compile(r"(?P<construct>.+)[0-9A-F]{8}")
 
 
 @dataclass(frozen=True)
@@ -85,29 +83,7 @@ def log_group(deployment: Deployment, function: StackFunction) -> str:
     unless another is set: https://docs.aws.amazon.com/lambda/latest/api/API_LoggingConfig.html)."""
     config = deployment.client("lambda").get_function_configuration(FunctionName=function.name)
     group = (config.get("LoggingConfig") or {}).get("LogGroup")
-    if group:
-        return str(group)
-    # An emulator that keeps no LoggingConfig (moto, under the embedded engine) answers without it while its
-    # functions still write to their configured group: the one the stack made for the function, which
-    # stack/jobs_stack.py names after it (<function>Logs).
-    return _stack_group(deployment, function.name) or f"/aws/lambda/{function.name}"
-
-
-def _stack_group(deployment: Deployment, function_name: str) -> str | None:
-    try:
-        resources = [r for page in deployment.client("cloudformation").get_paginator("list_stack_resources")
-                     .paginate(StackName=STACK_NAME) for r in page["StackResourceSummaries"]]
-    except ClientError:
-        return None
-    function = next((r for r in resources if r["ResourceType"] == "AWS::Lambda::Function"
-                     and r.get("PhysicalResourceId") == function_name), None)
-    construct = _LOGICAL_ID.fullmatch(function["LogicalResourceId"]) if function else None
-    if construct is None:
-        return None
-    group = next((r for r in resources if r["ResourceType"] == "AWS::Logs::LogGroup"
-                  and (found := _LOGICAL_ID.fullmatch(r["LogicalResourceId"]))
-                  and found["construct"] == construct["construct"] + "Logs"), None)
-    return str(group["PhysicalResourceId"]) if group else None
+    return str(group) if group else f"/aws/lambda/{function.name}"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ the shard when that returns an answer (a stream reader then sees records vanish)
   options, use UpdateFunctionEventInvokeConfig",
   https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionEventInvokeConfig.html). moto appends each Put to
   a list and answers the first forever after, so a second Put would never be read back.
+- A function's ``LoggingConfig`` is kept and answered, as Lambda answers it on every configuration
+  ("LoggingConfig": LogFormat ``Text`` by default, LogGroup ``/aws/lambda/<name>`` by default, the log levels
+  with the JSON format only, https://docs.aws.amazon.com/lambda/latest/api/API_LoggingConfig.html); moto drops it,
+  and the engine's functions write to the group it names.
 """
 
 from __future__ import annotations
@@ -66,6 +70,40 @@ def _update_event_invoke_config(self: LambdaBackend, function_name: str, config:
     return _put_event_invoke_config(self, function_name, merged)
 
 
+_original_init = LambdaFunction.__init__
+_original_configuration = LambdaFunction.get_configuration
+_original_update = LambdaFunction.update_configuration
+
+
+def _init(self: LambdaFunction, account_id: str, spec: dict[str, Any], region: str, version: str | int = 1) -> None:
+    _original_init(self, account_id, spec, region, version)
+    self.jobkit_logging = dict(spec.get("LoggingConfig") or {})  # type: ignore[attr-defined]
+
+
+def _logging_config(self: LambdaFunction) -> dict[str, Any]:
+    given: dict[str, Any] = getattr(self, "jobkit_logging", {})
+    answer = {"LogFormat": given.get("LogFormat", "Text"),
+              "LogGroup": given.get("LogGroup") or f"/aws/lambda/{self.function_name}"}
+    if answer["LogFormat"] == "JSON":
+        answer["ApplicationLogLevel"] = given.get("ApplicationLogLevel", "INFO")
+        answer["SystemLogLevel"] = given.get("SystemLogLevel", "INFO")
+    return answer
+
+
+def _get_configuration(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
+    config: dict[str, Any] = _original_configuration(self, on_create)
+    config["LoggingConfig"] = _logging_config(self)
+    return config
+
+
+def _update_configuration(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+    if "LoggingConfig" in config_updates:
+        self.jobkit_logging = {**getattr(self, "jobkit_logging", {}),  # type: ignore[attr-defined]
+                               **(config_updates["LoggingConfig"] or {})}
+    answer: dict[str, Any] = _original_update(self, config_updates)
+    return answer
+
+
 def install() -> None:
     """Once per process (idempotent)."""
     global _done
@@ -75,4 +113,7 @@ def install() -> None:
             LambdaBackend.send_dynamodb_items = _send_dynamodb_items  # type: ignore[method-assign,assignment]
             LambdaBackend.put_function_event_invoke_config = _put_event_invoke_config  # type: ignore[method-assign]
             LambdaBackend.update_function_event_invoke_config = _update_event_invoke_config  # type: ignore[method-assign]
+            LambdaFunction.__init__ = _init  # type: ignore[method-assign]
+            LambdaFunction.get_configuration = _get_configuration  # type: ignore[method-assign]
+            LambdaFunction.update_configuration = _update_configuration  # type: ignore[method-assign]
             _done = True

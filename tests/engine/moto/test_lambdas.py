@@ -87,3 +87,13 @@ def test_put_overwrites_and_update_merges_the_event_invoke_config(moto_endpoint:
     lam.update_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnFailure": {"Destination": queue}})
     config = lam.get_function_event_invoke_config(FunctionName=name)
     assert config["MaximumRetryAttempts"] == 0 and config["DestinationConfig"]["OnFailure"]["Destination"] == queue
+
+
+def test_a_functions_logging_config_is_kept_and_answered(moto_endpoint: Callable[[str], Any]) -> None:
+    lam = moto_endpoint("lambda")
+    name = _function(lam, moto_endpoint("iam"))
+    assert lam.get_function_configuration(FunctionName=name)["LoggingConfig"] == {
+        "LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}  # Lambda's defaults
+    lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "JSON", "LogGroup": "/own"})
+    assert lam.get_function(FunctionName=name)["Configuration"]["LoggingConfig"] == {
+        "LogFormat": "JSON", "LogGroup": "/own", "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO"}
