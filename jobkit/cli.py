@@ -82,8 +82,10 @@ def up(
         raise JobkitError(f"--time-scale must be a positive number, got {time_scale}")
     if _check_target(target) == "embedded":
         from jobkit.engine.core.front_door import FrontDoorSettings
+        from jobkit.engine.core.trace import trace_jobs_from_env
 
         FrontDoorSettings.from_env()  # a bad setting is one line now, not after the synth
+        trace_jobs_from_env()
     if target == "embedded" and not detach:
         from jobkit.targets.embedded import serve
 
@@ -382,6 +384,41 @@ def _outcomes_table(outcomes: dict[str, dict[str, Any]], consumers: list[str]) -
     for job_id, statuses in outcomes.items():
         cells = [seen.get("status", "-") if isinstance(seen := statuses.get(c), dict) else "-" for c in consumers]
         table.add_row(*map(plain, (job_id, *cells)))
+    return table
+
+
+# --- a job's trace ----------------------------------------------------------------------------------------
+@app.command()
+def trace(job_id: Annotated[str, typer.Argument(help="the job id POST /jobs answered")],
+          target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPUTS_FILE,
+          as_json: Annotated[bool, typer.Option("--json", help="the trace as JSON instead of a table")] = False,
+          ) -> None:
+    """What happened to a job: each hop (request, item, stream record, invocations, retries, on-failure record,
+    SNS, error handler, bus, archive, replay) with its time and the milliseconds since the previous one."""
+    import json
+
+    from jobkit.client.traces import check_job_id, job_trace
+
+    check_job_id(job_id)  # a bad id is said before the target is looked for
+    found = job_trace(_deployment(_check_target(target), outputs), job_id)
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return
+    out.print(_trace_table(found))
+
+
+def _trace_table(found: dict[str, Any]) -> Table:
+    """The timeline; every cell is the target's data (job ids, log lines): plain text."""
+    from jobkit.client.traces import rows
+
+    table = Table(title=plain(f"job {found.get('jobId', '?')}"))
+    table.add_column("time", no_wrap=True)
+    table.add_column("+ms", justify="right", no_wrap=True)
+    for column in ("service", "hop"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    for row in rows(found):
+        table.add_row(*map(plain, row))
     return table
 
 

@@ -8,14 +8,19 @@ Options: ``--target`` (embedded, localstack, aws), ``--jobkit-outputs`` (the out
 - ``jobs_api``: a SigV4-signed Jobs API client with ``JobsAPIInvokeRole``'s credentials;
 - ``fault_plan``: puts fault plans scoped to the test, lifted when the test ends;
 - ``wait_for``: wait on a condition with a deadline (``wait_for(fetch, until, timeout=, describe=)``).
+
+A failing test's report shows the trace of each job it submitted through ``jobs_api`` (a section per job: each hop
+with its time, the milliseconds since the previous one, and the invocations' log lines).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,9 +97,84 @@ def jobkit_deployment(request: pytest.FixtureRequest, jobkit_target: str) -> Ite
             box.down(Ui(quiet=True))
 
 
+#: the jobs a test submitted through ``jobs_api``, on its item
+SUBMITTED = pytest.StashKey[list[str]]()
+#: the test under way, and the deployment its jobs run on (set once ``jobs_api`` is made)
+_TRACKING = pytest.StashKey["_Tracking"]()
+#: a failing test's report shows the traces of at most this many of its jobs
+MAX_TRACED_JOBS = 10
+
+
+@dataclass
+class _Tracking:
+    item: pytest.Item | None = None
+    deployment: Deployment | None = None
+
+
+@dataclass
+class TrackedJobsApi(JobsApi):
+    """A Jobs API client that tells ``on_submit`` the id of each job it submits."""
+
+    on_submit: Callable[[str], None] = field(default=lambda _job_id: None, repr=False)
+
+    def submit(self, seconds: Any, *, fault: str | None = None, extra: dict[str, Any] | None = None) -> str:
+        job_id = super().submit(seconds, fault=fault, extra=extra)
+        self.on_submit(job_id)
+        return job_id
+
+
+def _tracking(config: pytest.Config) -> _Tracking:
+    if _TRACKING not in config.stash:
+        config.stash[_TRACKING] = _Tracking()
+    return config.stash[_TRACKING]
+
+
 @pytest.fixture(scope="session")
-def jobs_api(jobkit_deployment: Deployment) -> JobsApi:
-    return JobsApi.for_deployment(jobkit_deployment)
+def jobs_api(request: pytest.FixtureRequest, jobkit_deployment: Deployment) -> JobsApi:
+    tracking = _tracking(request.config)
+    tracking.deployment = jobkit_deployment
+
+    def submitted(job_id: str) -> None:
+        if tracking.item is not None:  # a job submitted by a session fixture belongs to no test
+            tracking.item.stash.setdefault(SUBMITTED, []).append(job_id)
+
+    api = JobsApi.for_deployment(jobkit_deployment)
+    return TrackedJobsApi(api.base_url, api.region, api.credentials, api.timeout, api.session, on_submit=submitted)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    tracking = _tracking(item.config)
+    tracking.item = item
+    try:
+        return (yield)
+    finally:
+        tracking.item = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """A failed test's report gets a section per job it submitted: the job's trace as the target shows it."""
+    report = yield
+    jobs = item.stash.get(SUBMITTED, [])
+    deployment = _tracking(item.config).deployment
+    if report.failed and jobs and deployment is not None:
+        for job_id in jobs[:MAX_TRACED_JOBS]:
+            report.sections.append((f"jobkit trace of job {job_id}", _trace_text(deployment, job_id)))
+        if len(jobs) > MAX_TRACED_JOBS:
+            report.sections.append(("jobkit trace", f"{len(jobs) - MAX_TRACED_JOBS} more job(s) not shown: "
+                                                    f"`jobkit trace JOB_ID` shows any of {', '.join(jobs)}"))
+        item.stash[SUBMITTED] = []  # said once, at the first failing phase
+    return report
+
+
+def _trace_text(deployment: Deployment, job_id: str) -> str:
+    from jobkit.client.traces import as_text, job_trace
+
+    try:
+        return as_text(job_trace(deployment, job_id))
+    except Exception as exc:  # the report of the test's own failure must not become this one
+        return f"no trace of job {job_id}: {exc}"
 
 
 @pytest.fixture

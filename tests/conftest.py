@@ -18,6 +18,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "1")
 os.environ.setdefault("CDK_DISABLE_VERSION_CHECK", "1")
 
+#: pytester runs the pytest plugin against a sandbox (tests/engine/test_job_traces.py)
+pytest_plugins = ("pytester",)
+
 ROOT = Path(__file__).resolve().parents[1]
 CDK_OUT = ROOT / "cdk.out"
 

@@ -24,6 +24,7 @@ from jobkit.engine.core.destinations import Destinations
 from jobkit.engine.core.hops import HopLog, HopObserver
 from jobkit.engine.core.server import EngineApp, EngineServer
 from jobkit.engine.core.service import EngineContext
+from jobkit.engine.core.trace import JobTraces, TraceApi
 from jobkit.engine.moto import fast as moto_fast
 from jobkit.engine.services import SERVED, starter
 from jobkit.engine.services.apigateway.gateway import Gateway, apis_from
@@ -65,7 +66,8 @@ class EmbeddedEngine:
         self.scratch = scratch
         self.port = port
         self.hops = HopLog(out=out)
-        self.observer = HopObserver(self.hops)
+        self.traces = JobTraces.from_env()
+        self.observer = HopObserver(self.hops, self.traces)
         self.prewarm = prewarm
         self.clock = SandboxClock()
         self.app: EngineApp | None = None
@@ -210,6 +212,8 @@ class EmbeddedEngine:
         app.own("cloudformation")
         app.routes["/_jobkit/clock"] = self._clock_http
         app.routes["/_jobkit/deploy"] = self._deploy_http
+        app.routes["/_jobkit/jobs"] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).jobs_http
+        app.routes[TraceApi.PREFIX] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).trace_http
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
     def _deploy_http(self, request: Request) -> Response:

@@ -208,6 +208,10 @@ class EngineApp:
             return Response(json.dumps(health_document()), content_type="application/json")
         if request.path in self.routes:
             return self.routes[request.path](request)
+        if request.path.startswith("/_jobkit/"):  # a route ending in "/" serves the paths under it
+            head = request.path[:request.path.find("/", 9) + 1]
+            if head and head in self.routes:
+                return self.routes[head](request)
         api = self._api_target(request)
         if api is not None:
             if self.api_handler is None:

@@ -33,6 +33,7 @@ import datetime as dt
 import json
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -194,6 +195,8 @@ class GatewayResult:
     path: str
     status: int
     request_id: str
+    #: when the request came (wall clock): the job's trace shows the request before the item it wrote
+    received: float = 0.0
 
 
 class Gateway:
@@ -214,6 +217,7 @@ class Gateway:
     def __call__(self, request: Request, api_id: str, stage: str, raw_path: str) -> Response:
         """Serves one request; ``raw_path``: its resource path as sent (after the stage, still percent-encoded)."""
         request_id = str(uuid.uuid4())
+        received = time.time()
         path = resource_path(raw_path)
         response = self._handle(request, api_id, stage, path, request_id)
         response.headers["x-amzn-RequestId"] = request_id
@@ -221,7 +225,7 @@ class Gateway:
         response.headers["x-amz-apigw-id"] = base64.b64encode(secrets.token_bytes(12)).decode()[:16]
         if self.on_result is not None:
             self.on_result(GatewayResult(api_id, request.method, path.decoded if path else raw_path,
-                                         response.status_code, request_id))
+                                         response.status_code, request_id, received))
         return response
 
     # --- the request pipeline ---------------------------------------------------------------------------

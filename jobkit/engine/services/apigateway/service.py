@@ -13,7 +13,7 @@ def start(ctx: EngineContext) -> Gateway:
     hops = ctx.hops
 
     def reported(result: GatewayResult) -> None:
-        hops.api_result(result.method, result.path, result.status, result.request_id)
+        hops.api_result(result.method, result.path, result.status, result.request_id, result.received)
 
     gateway = Gateway({}, account=ctx.account, region=ctx.region, credentials=sts_credentials(ctx.account),
                       call_service=MotoCaller(ctx.app), on_result=reported)

@@ -179,6 +179,8 @@ class Outcome:
 
 
 FailureSender = Callable[[str, dict[str, Any]], None]  # (destination ARN, on-failure record)
+#: (mapping, the batch, decision: retry, bisect or discard, what it was) for the job's trace
+DecisionListener = Callable[[MappingConfig, list[StreamEntry], str, str], None]
 
 
 @dataclass(eq=False)  # a lane is itself: "lane in _lanes" asks whether it is still one of the mapping's
@@ -218,6 +220,7 @@ class StreamPoller:
     region: str
     account: str
     on_outcome: Callable[[MappingConfig, Outcome], None] | None = None
+    on_decision: DecisionListener | None = None
     _lanes: list[_Lane] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -425,6 +428,8 @@ class StreamPoller:
                     break
                 if result.is_error and config.bisect and len(part) > 1:
                     middle = len(part) // 2
+                    self._decided(config, part, "bisect", f"{len(part)} records split into {middle} + "
+                                                          f"{len(part) - middle}")
                     parts[:0] = [part[:middle], part[middle:]]
                     break
                 part = part[failed_from:]
@@ -432,6 +437,9 @@ class StreamPoller:
                     self._discard(config, part, "RetryAttemptsExhausted", result, invocations)
                     break
                 retries += 1
+                self._decided(config, part, "retry", f"retry {retries} of "
+                              f"{'unlimited' if config.maximum_retry_attempts == -1 else config.maximum_retry_attempts}"
+                              f", {len(part)} record(s)")
                 # retries back off a little, so an infinitely retried batch does not spin
                 if self.clock.wait(min(0.1 * 2 ** retries, 5.0), self._stop):
                     return
@@ -457,8 +465,15 @@ class StreamPoller:
             return 0  # an unknown or empty identifier fails the whole batch, as Lambda does
         return min(found)
 
+    def _decided(self, config: MappingConfig, part: list[StreamEntry], decision: str, detail: str) -> None:
+        if self.on_decision is not None:
+            self.on_decision(config, part, decision, detail)
+
     def _discard(self, config: MappingConfig, part: list[StreamEntry], condition: str,
                  result: InvocationResult | None, invocations: int) -> None:
+        age = f" (older than {config.maximum_record_age} s)" if condition == "RecordAgeExceeded" else ""
+        self._decided(config, part, "discard", f"{condition}{age} after {invocations} invocation(s), "
+                                               f"{len(part)} record(s)")
         if self.on_outcome is not None:
             self.on_outcome(config, Outcome(part, result, invocations, discarded=condition))
         if not config.on_failure:
@@ -523,8 +538,10 @@ class StreamMappings:
     def __init__(self, configs: list[MappingConfig], *, invoker: Invoker, clock: SandboxClock,
                  send_failure: FailureSender, account: str, region: str,
                  on_outcome: Callable[[MappingConfig, Outcome], None] | None = None,
-                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_record: Callable[[dict[str, Any]], None] | None = None,
+                 on_decision: DecisionListener | None = None) -> None:
         self.clock = clock
+        self.on_decision = on_decision
         self.region = region
         self.account = account
         self.on_record = on_record
@@ -539,7 +556,7 @@ class StreamMappings:
 
     def _poller_of(self, config: MappingConfig) -> StreamPoller:
         return StreamPoller(config, self.invoker, self.clock, self.send_failure, self.region, self.account,
-                            self.on_outcome)
+                            self.on_outcome, self.on_decision)
 
     def _on_append(self, shard: StreamShard, item: Any) -> None:
         # the hook sees every moto stream of the process (other engines', tests' own mock_aws tables)

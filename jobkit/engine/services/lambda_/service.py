@@ -14,7 +14,7 @@ from jobkit.engine.services.lambda_.api import FunctionsApi
 from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker
 from jobkit.engine.services.lambda_.code import StagedCode
 from jobkit.engine.services.lambda_.functions import LambdaService
-from jobkit.engine.services.lambda_.mappings import MappingConfig, Outcome, StreamMappings
+from jobkit.engine.services.lambda_.mappings import MappingConfig, Outcome, StreamEntry, StreamMappings
 
 
 @dataclass
@@ -49,9 +49,12 @@ def start(ctx: EngineContext) -> Lambda:
             hops.batch_invoked(config.function, result.records[0].event["dynamodb"]["SequenceNumber"],
                                result.result, result.attempt)
 
+    def decision(config: MappingConfig, part: list[StreamEntry], decided: str, detail: str) -> None:
+        hops.mapping_decision(config.function, part[0].event["dynamodb"]["SequenceNumber"], decided, detail)
+
     mappings = StreamMappings([], invoker=functions, clock=ctx.clock, send_failure=send_failure,
                               account=ctx.account, region=ctx.region, on_outcome=outcome,
-                              on_record=hops.stream_record)
+                              on_record=hops.stream_record, on_decision=decision)
     mappings.start()
     destinations.register("lambda", lambda arn, delivery: invoker.submit(
         arn, delivery.body if isinstance(delivery.body, dict) else json.loads(delivery.body)))

@@ -58,12 +58,14 @@ class SnsService:
     """Publishes to topics; delivers to their SQS and Lambda subscriptions."""
 
     def __init__(self, account: str, region: str, destinations: Destinations, clock: SandboxClock,
-                 on_publish: Callable[[str, str, str], None] | None = None) -> None:
+                 on_publish: Callable[[str, str, str], None] | None = None,
+                 on_message: Callable[[str, str, str], None] | None = None) -> None:
         self.account = account
         self.region = region
         self.destinations = destinations
         self.clock = clock
         self.on_publish = on_publish  # (topic arn, subscription's function arn, message) for the hop log
+        self.on_message = on_message  # (topic arn, message id, message) for the job's trace
 
     # --- publishing ---------------------------------------------------------------------------------------
     def publish(self, topic_arn: str, message: str, subject: str | None = None,
@@ -82,6 +84,8 @@ class SnsService:
                                     per_protocol, time.time())
         # moto's record of what was published, which moto's own users read (``sent_notifications``)
         topic.sent_notifications.append((notification.message_id, message, subject, attributes, None))
+        if self.on_message is not None:
+            self.on_message(topic_arn, notification.message_id, message)
         for subscription in self.subscriptions(topic_arn):
             self._offer(subscription, notification, structure)
         return notification.message_id

@@ -38,11 +38,15 @@ class Harness:
         self.invoker = invoker
         self.failures: list[dict[str, Any]] = []
         self.destinations: list[str] = []  # where each of ``failures`` was sent
+        self.decisions: list[tuple[list[str], str, str]] = []  # (the batch's ids, decision, detail)
         config = MappingConfig(uuid=str(uuid.uuid4()), function=FUNCTION, stream_arn=self.stream_arn,
                                on_failure=DESTINATION, **settings)
         self.mappings = StreamMappings([config], invoker=invoker, clock=clock or SandboxClock(),
                                        send_failure=self._send_failure, account="000000000000",
-                                       region="us-east-1")
+                                       region="us-east-1", on_decision=self._decided)
+
+    def _decided(self, config: MappingConfig, part: list[Any], decision: str, detail: str) -> None:
+        self.decisions.append(([e.event["dynamodb"]["Keys"]["id"]["S"] for e in part], decision, detail))
 
     def _send_failure(self, arn: str, record: dict[str, Any]) -> None:
         self.destinations.append(arn)
@@ -206,6 +210,22 @@ def test_bisect_isolates_the_bad_record(harness_factory: Callable[..., Harness])
     h.settle()
     assert [ids(c) for c in invoker.calls] == [["a", "b", "c", "d"], ["a", "b"], ["c", "d"], ["c"], ["d"]]
     assert len(h.failures) == 1 and h.failures[0]["DDBStreamBatchInfo"]["batchSize"] == 1
+
+
+def test_retries_bisects_and_discards_are_reported_as_decisions(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Poison") if "b" in ids(event) else result(None))
+    h = harness_factory(invoker, starting_position="TRIM_HORIZON", batch_size=2, bisect=True,
+                        maximum_retry_attempts=1)
+    for job in "ab":
+        h.put(job)
+    h.mappings.start()
+    wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+    h.settle()
+    assert [(batch, decision) for batch, decision, _ in h.decisions] == [
+        (["a", "b"], "bisect"), (["b"], "retry"), (["b"], "discard")]
+    assert h.decisions[0][2] == "2 records split into 1 + 1"
+    assert h.decisions[1][2] == "retry 1 of 1, 1 record(s)"
+    assert h.decisions[2][2].startswith("RetryAttemptsExhausted after 2 invocation(s)")
 
 
 def test_report_batch_item_failures_retries_from_the_failed_record(harness_factory: Callable[..., Harness]) -> None:
