@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -21,12 +22,16 @@ class HopLog:
     carry the sequence number)."""
 
     out: TextIO | None = field(default_factory=lambda: sys.stdout)
-    _jobs: dict[str, str] = field(default_factory=dict)
+    #: the sequence numbers remembered at most (the oldest go first): far more than the records in flight
+    remembered: int = 100_000
+    _jobs: OrderedDict[str, str] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def remember(self, sequence_number: str, job_id: str) -> None:
         with self._lock:
             self._jobs[sequence_number] = job_id
+            if len(self._jobs) > self.remembered:
+                self._jobs.popitem(last=False)
 
     def job_of(self, sequence_number: str | None) -> str:
         with self._lock:
