@@ -268,7 +268,7 @@ class EmbeddedEngine:
         except ValueError as exc:
             return _jobkit_error(400, str(exc))
         if not self._deploying.acquire(timeout=RESET_LOCK_WAIT):
-            return _jobkit_error(409, "a deployment is under way; try again when it ends")
+            return _jobkit_error(409, "a deployment or another reset is under way; try again when it ends")
         try:
             summary = self._reset()
         finally:

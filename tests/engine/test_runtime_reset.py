@@ -155,3 +155,10 @@ def test_reset_with_an_empty_body_or_object(engine: EmbeddedEngine, body: bytes)
     answer = _reset(engine, body)
     assert answer.status_code == 200, answer.text
     assert set(answer.json()) == {"cleared", "milliseconds"}
+
+
+def test_reset_waits_for_a_deployment_under_way_then_answers_409(engine: EmbeddedEngine) -> None:
+    with engine._deploying:  # as a deployment holds it
+        answer = _reset(engine)
+    assert answer.status_code == 409
+    assert "under way" in answer.json()["message"]
