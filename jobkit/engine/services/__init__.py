@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from jobkit.engine.services.cloudformation.resource_types import ResourceType
 
 #: the services with a ``service.py``, in start order (a later one may use an earlier one: ``ctx.started``)
-SERVED = ("lambda_", "sns", "sqs", "events", "apigateway")
+SERVED = ("lambda_", "sns", "sqs", "events", "apigateway", "dynamodb")
 #: the services whose sandbox data moto alone keeps: ``data.py``'s ``reset(account, outputs) -> {what: count}``
 #: clears it, resources kept (a served service clears its own in ``reset()``, see ``core.service.Started``)
 WITH_DATA = ("dynamodb", "logs", "ssm")
