@@ -62,6 +62,9 @@ def how(args: argparse.Namespace) -> dict[str, str]:
         "replay_round_trip_ms": "a job whose processor and error handler both fail for the second consumer is "
                                 "archived; from the moment the fault plan is lifted: replay started, completed, "
                                 "and Failure visible on the job",
+        "reset_ms": "a reset once the measurements above are done (the sandbox holding their jobs, stream records, "
+                    "archived failures and logs): from the request until its answer; the embedded engine's "
+                    "POST /_jobkit/reset, LocalStack's through the AWS APIs (`jobkit reset --target localstack`)",
         "suite_s": "the whole scenario suite (`jobkit scenarios run`, 4 in parallel)",
         "memory_ready_mb": "memory (the sum of PSS, see memory_mb) of the engine with every child process "
                            "(functions, Java, Node) once ready, after the warm-up jobs",
@@ -277,6 +280,19 @@ def replay_round_trip(deployment: Deployment, api: JobsApi) -> float:
     return (time.monotonic() - start) * 1000
 
 
+def reset_time(deployment: Deployment) -> float:
+    start = time.monotonic()
+    if deployment.target == "localstack":
+        from jobkit.targets.localstack.reset import reset
+
+        reset(deployment)
+    else:
+        from jobkit.targets.embedded import reset_endpoint
+
+        reset_endpoint(str(deployment.endpoint_url))
+    return (time.monotonic() - start) * 1000
+
+
 class SuiteFailed(Exception):
     """A scenario failed while the suite was timed."""
 
@@ -337,6 +353,7 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
             figures["throughput_ceiling_jobs_per_s"] = round(ceiling(deployment, watcher, target.scale), 1)
             figures["failure_path_ms"] = round(failure_path(api, both))
             figures["replay_round_trip_ms"] = round(replay_round_trip(deployment, api))
+            figures["reset_ms"] = round(reset_time(deployment), 1)
             if "suite" in wanted:
                 try:
                     figures["suite_s"] = round(suite(deployment), 1)

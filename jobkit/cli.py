@@ -156,6 +156,32 @@ def deploy(
 
 
 @app.command()
+def reset(target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPUTS_FILE) -> None:
+    """Clear a sandbox's data (table items and stream, queues, archive, logs, fault plans, the clock's jumps) and
+    keep every deployed resource."""
+    from jobkit.targets.common import reset_lines
+
+    if _check_target(target) == "aws":
+        raise JobkitError("reset clears a local sandbox's data; it never deletes data on AWS",
+                          "use --target embedded or --target localstack")
+    if target == "embedded":
+        from jobkit.targets.embedded import reset_in_place
+
+        summary = reset_in_place(ui)
+        out.print(f"reset in {summary['milliseconds']:g} ms; every resource kept")
+    else:
+        from jobkit.targets.localstack.reset import reset as reset_localstack
+
+        deployment = _deployment(target, outputs)
+        with ui.step("clearing LocalStack's data through the AWS APIs"):
+            summary = reset_localstack(deployment)
+        out.print(f"reset in {summary['milliseconds'] / 1000:.2f} s: LocalStack is reset through the AWS APIs, "
+                  "slower than the embedded engine's own reset; every resource kept")
+    for line in reset_lines(summary):
+        out.print(plain(line))
+
+
+@app.command()
 def destroy(target: TargetOption = "aws") -> None:
     """Delete the stack from AWS (``cdk destroy``)."""
     if _check_target(target) != "aws":

@@ -1,7 +1,9 @@
 """pytest plugin (entry point ``pytest11``): test the deployed pattern from your own tests.
 
 Options: ``--target`` (embedded, localstack, aws), ``--jobkit-outputs`` (the outputs file),
-``--jobkit-keep`` (leave a sandbox this session started running). Fixtures:
+``--jobkit-keep`` (leave a sandbox this session started running), ``--jobkit-reset=each|never`` (``each``: the
+sandbox's data cleared, its resources kept, before each test that uses ``jobkit_deployment``; the embedded
+engine through ``POST /_jobkit/reset``, LocalStack through the AWS APIs). Fixtures:
 
 - ``jobkit_deployment``: the deployment (session); starts the target's sandbox unless one already runs
   (its outputs file answers), and stops it at the end if it started it;
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import JobsApi
@@ -38,6 +41,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where the pattern runs (default: $JOBKIT_TARGET or %(default)s)")
     group.addoption("--jobkit-outputs", default=str(OUTPUTS_FILE), help="the deployment's outputs file")
     group.addoption("--jobkit-keep", action="store_true", help="leave a sandbox started by the session running")
+    group.addoption("--jobkit-reset", choices=("each", "never"), default="never",
+                    help="each: clear the sandbox's data (resources kept) before each test that uses "
+                         "jobkit_deployment (default: %(default)s)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--jobkit-reset", "never") == "each" and config.getoption("--target", None) == "aws":
+        raise pytest.UsageError("--jobkit-reset=each clears a local sandbox's data; it never deletes data on AWS")
 
 
 def _running(outputs: Path, target: str) -> Deployment | None:
@@ -127,6 +138,27 @@ def _tracking(config: pytest.Config) -> _Tracking:
     if _TRACKING not in config.stash:
         config.stash[_TRACKING] = _Tracking()
     return config.stash[_TRACKING]
+
+
+@pytest.fixture(autouse=True)
+def _jobkit_reset(request: pytest.FixtureRequest) -> None:
+    """With ``--jobkit-reset=each``, the sandbox's data cleared before each test that uses the deployment."""
+    if request.config.getoption("--jobkit-reset") != "each" or "jobkit_deployment" not in request.fixturenames:
+        return
+    deployment: Deployment = request.getfixturevalue("jobkit_deployment")
+    try:
+        if deployment.target == "localstack":
+            from jobkit.targets.localstack.reset import reset
+
+            reset(deployment)
+        elif deployment.target == "embedded" and deployment.endpoint_url:
+            from jobkit.targets.embedded import reset_endpoint
+
+            reset_endpoint(deployment.endpoint_url)
+        else:
+            raise JobkitError(f"a deployment on {deployment.target} is not a sandbox: nothing is reset there")
+    except (JobkitError, ClientError, BotoCoreError) as exc:
+        pytest.fail(f"--jobkit-reset=each: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

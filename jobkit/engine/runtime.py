@@ -12,6 +12,7 @@ import gc
 import json
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,7 +27,8 @@ from jobkit.engine.core.server import EngineApp, EngineServer
 from jobkit.engine.core.service import EngineContext
 from jobkit.engine.core.trace import JobTraces, TraceApi
 from jobkit.engine.moto import fast as moto_fast
-from jobkit.engine.services import SERVED, starter
+from jobkit.engine.moto.writes import WRITE_LOCK
+from jobkit.engine.services import SERVED, WITH_DATA, data_reset, starter
 from jobkit.engine.services.apigateway.gateway import Gateway, apis_from
 from jobkit.engine.services.cloudformation.api import StackApi
 from jobkit.engine.services.cloudformation.deployer import (
@@ -45,6 +47,8 @@ from stack.settings import STACK_NAME
 DEFAULT_PORT = 4566
 #: the longest one call of a deployment to the engine may take (a function's creation unpacks its code)
 RESOURCE_CALL_TIMEOUT = 120
+#: how long ``POST /_jobkit/reset`` waits for another reset or a deployment to end before answering 409
+RESET_LOCK_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,7 @@ class EmbeddedEngine:
         app.routes["/_jobkit/deploy"] = self._deploy_http
         app.routes["/_jobkit/jobs"] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).jobs_http
         app.routes[TraceApi.PREFIX] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).trace_http
+        app.routes["/_jobkit/reset"] = self._reset_http
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
     def _deploy_http(self, request: Request) -> Response:
@@ -250,6 +255,49 @@ class EmbeddedEngine:
         return Response(json.dumps({"now": self.clock.now(), "scale": self.clock.scale}),
                         content_type="application/json")
 
+    # --- reset: the sandbox's data cleared, every resource kept -----------------------------------------------
+    def reset(self) -> dict[str, Any]:
+        """Clears the sandbox's data and keeps every deployed resource: table items and stream records (the
+        pollers read on from the new end), queue messages, archived events and replays, log events, the fault
+        plans (parameters under the ``FaultPlanPrefix`` output), the clock's jumps, and the asynchronous
+        invocations queued or waiting for a retry. Never while a deployment runs. Returns what was cleared
+        (counts per service) and the milliseconds it took."""
+        with self._deploying:
+            return self._reset()
+
+    def _reset(self) -> dict[str, Any]:
+        began = time.perf_counter()
+        cleared: dict[str, Any] = {}
+        with WRITE_LOCK:  # no item is written between the tables emptied and the stream pollers emptied
+            # start order: Lambda's invocations are dropped before the stores they would write to are cleared
+            for name, service in list(self.services.items()):
+                reset = getattr(service, "reset", None)
+                if reset is not None:
+                    cleared[name.rstrip("_")] = reset()
+            for name in WITH_DATA:
+                cleared[name] = data_reset(name)(ACCOUNT, self.outputs)
+        cleared["clock"] = {"offsetSeconds": self.clock.reset()}
+        milliseconds = round((time.perf_counter() - began) * 1000, 1)
+        self.hops("sandbox reset", None, f"{milliseconds} ms, resources kept")
+        return {"cleared": cleared, "milliseconds": milliseconds}
+
+    def _reset_http(self, request: Request) -> Response:
+        """``POST`` (no body, or ``{}``) resets the sandbox (``reset``); the answer says what was cleared."""
+        if request.method != "POST":
+            return _jobkit_error(405, f"{request.method} is not served here: POST clears the sandbox's data",
+                                 {"Allow": "POST"})
+        try:
+            reset_body(request.get_data())
+        except ValueError as exc:
+            return _jobkit_error(400, str(exc))
+        if not self._deploying.acquire(timeout=RESET_LOCK_WAIT):
+            return _jobkit_error(409, "a deployment or another reset is under way; try again when it ends")
+        try:
+            summary = self._reset()
+        finally:
+            self._deploying.release()
+        return Response(json.dumps(summary), content_type="application/json")
+
     # --- for tests ----------------------------------------------------------------------------------------
     def idle(self) -> bool:
         """No stream record pending and no asynchronous event in flight."""
@@ -272,6 +320,19 @@ def clock_advance(body: bytes) -> float:
     if not 0 <= seconds <= MAX_ADVANCE_SECONDS:  # false for NaN and infinity too
         raise ValueError(f'"advance" must be from 0 to {MAX_ADVANCE_SECONDS:.0f} seconds (ten years), got {seconds}')
     return float(seconds)
+
+
+def reset_body(body: bytes) -> None:
+    """A ``POST /_jobkit/reset`` body: empty or an empty JSON object; ValueError with the reason otherwise."""
+    if not body.strip():
+        return
+    try:
+        document = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        document = None
+    if document != {}:
+        raise ValueError("the body must be empty or {}: a reset takes no parameters (it clears every data the "
+                         "sandbox holds and keeps every resource)")
 
 
 def _no_constant(name: str) -> Any:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -41,6 +41,9 @@ SCRATCH = DIR / "tmp"
 PORT = 4566
 #: the longest an in-place deployment may take (functions whose code changed start new environments lazily)
 DEPLOY_TIMEOUT = 300
+#: the longest ``jobkit reset`` waits for the engine's answer (a reset takes milliseconds; a deployment under way
+#: holds it, and the engine answers 409 after a short wait)
+RESET_TIMEOUT = 30
 #: how ``EmbeddedSandbox`` starts the engine: what a pid file's process must run to be signalled
 ENGINE_COMMAND = ("-m", "jobkit.targets.embedded")
 
@@ -238,6 +241,34 @@ def deploy_in_place(ui: Ui, port: int = PORT) -> Deployment:
     outputs = document["outputs"]  # as the engine wrote them to its outputs file
     return Deployment(target="embedded", outputs=outputs, endpoint_url=outputs["JobkitEndpointUrl"],
                       region=outputs["JobkitRegion"])
+
+
+def reset_endpoint(endpoint_url: str) -> dict[str, Any]:
+    """``POST /_jobkit/reset`` on the embedded engine at ``endpoint_url``: its data cleared, its resources kept.
+    Returns the engine's summary (what was cleared, by service, and the milliseconds it took)."""
+    address = endpoint_url.removeprefix("http://").rstrip("/")
+    try:
+        answer = requests.post(f"{endpoint_url.rstrip('/')}/_jobkit/reset", timeout=RESET_TIMEOUT)
+    except requests.ConnectionError:
+        raise JobkitError(f"no embedded engine answers on {address}", "start it with `jobkit up`") from None
+    except requests.Timeout:
+        raise JobkitError(f"the embedded engine on {address} did not answer the reset within {RESET_TIMEOUT} s",
+                          f"read {LOG}") from None
+    try:
+        document = answer.json()
+    except ValueError:
+        document = None
+    if answer.status_code != 200 or not isinstance(document, dict) or "cleared" not in document:
+        message = document.get("message") if isinstance(document, dict) else None
+        raise JobkitError(f"the embedded engine on {address} refused the reset ({answer.status_code}): "
+                          f"{message or answer.text[:200]}")
+    return document
+
+
+def reset_in_place(ui: Ui, port: int = PORT) -> dict[str, Any]:
+    """``jobkit reset``: the running sandbox's data cleared, every resource kept (``reset_endpoint``)."""
+    with ui.step(f"resetting the embedded engine on 127.0.0.1:{port}"):
+        return reset_endpoint(f"http://127.0.0.1:{port}")
 
 
 def _group_alive(pgid: int) -> bool:

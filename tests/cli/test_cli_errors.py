@@ -23,6 +23,8 @@ def jobkit(*args: str) -> subprocess.CompletedProcess[str]:
     (["replay", "--since", "yesterday", "--outputs", "/nonexistent.json"], "no deployment found"),
     (["env", "--outputs", "/nonexistent/cdk-outputs.json"], "no deployment found"),
     (["env", "--target", "mars"], "unknown target 'mars'"),
+    (["reset", "--target", "aws"], "reset clears a local sandbox's data; it never deletes data on AWS"),
+    (["reset", "--target", "localstack", "--outputs", "/nonexistent.json"], "no deployment found"),
 ])
 def test_misuse_is_one_line_and_a_non_zero_exit(args: list[str], says: str) -> None:
     proc = jobkit(*args)
@@ -55,6 +57,13 @@ def test_a_target_that_is_not_up_says_how_to_start_it(tmp_path: Path, command: l
     outputs = _outputs_of_a_stopped_localstack(tmp_path)
     proc = jobkit(*command, "--target", "localstack", "--outputs", str(outputs))
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and proc.stdout == ""
+    assert "is not up" in proc.stderr and "jobkit up --target localstack" in proc.stderr
+
+
+def test_a_reset_of_a_localstack_that_is_not_up_says_how_to_start_it(tmp_path: Path) -> None:
+    outputs = _outputs_of_a_stopped_localstack(tmp_path)
+    proc = jobkit("reset", "--target", "localstack", "--outputs", str(outputs))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "is not up" in proc.stderr and "jobkit up --target localstack" in proc.stderr
 
 

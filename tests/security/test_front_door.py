@@ -85,6 +85,22 @@ def test_a_foreign_page_cannot_move_the_sandbox_clock(sandbox: Sandbox, headers:
     assert requests.get(url, timeout=10).json()["now"] - before < 600, "the clock moved"
 
 
+@pytest.mark.parametrize("headers", [
+    {"Origin": EVIL},
+    {"Referer": f"{EVIL}/page.html"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "cross-site"},
+])
+def test_a_foreign_page_cannot_clear_the_sandbox_s_data(sandbox: Sandbox, headers: dict[str, str]) -> None:
+    """``POST /_jobkit/reset`` keeps the resources, but the data a developer is looking at would be gone."""
+    ssm = sandbox.deployment.client("ssm")
+    plan = f"{sandbox.deployment['FaultPlanPrefix']}front-door-kept"
+    ssm.put_parameter(Name=plan, Type="String", Value="{}", Overwrite=True)
+    answer = requests.post(f"{sandbox.engine.endpoint_url}/_jobkit/reset", headers=headers, timeout=10)
+    assert answer.status_code == 403, answer.text
+    assert ssm.get_parameter(Name=plan)["Parameter"]["Value"] == "{}", "the sandbox was reset"
+
+
 def test_a_foreign_preflight_gets_no_allow_headers(sandbox: Sandbox) -> None:
     answer = requests.options(f"{sandbox.engine.endpoint_url}/", timeout=10, headers={
         "Origin": EVIL, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-amz-target"})

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from jobkit.cli import main
+from jobkit.client.deployment import Deployment
 from jobkit.client.waiting import wait_for
+from jobkit.errors import JobkitError
 from jobkit.processes import process_table, started_as
 from jobkit.project import ROOT
 from jobkit.targets import embedded
-from jobkit.targets.embedded import ENGINE_COMMAND, SCRATCH, EmbeddedSandbox, scratch_for
+from jobkit.targets.common import reset_lines
+from jobkit.targets.embedded import ENGINE_COMMAND, SCRATCH, EmbeddedSandbox, reset_in_place, scratch_for
 from jobkit.ui import Ui
+from tests.engine_process import engine_process
 
 
 def _exited_pid() -> int:
@@ -103,3 +110,45 @@ def test_down_stops_the_engine_up_started(tmp_path: Path, monkeypatch: pytest.Mo
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    with engine_process(tmp_path_factory.mktemp("sandbox")) as deployment:
+        yield deployment
+
+
+@pytest.mark.timeout(300)
+def test_jobkit_reset_clears_the_running_sandbox_and_prints_what_went(
+        sandbox: Deployment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ssm, sqs = sandbox.client("ssm"), sandbox.client("sqs")
+    plan = sandbox["FaultPlanPrefix"] + "cli-reset"
+    ssm.put_parameter(Name=plan, Type="String", Value="{}")
+    url = sqs.create_queue(QueueName="cli-reset")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="left over")
+    port = int(str(sandbox.endpoint_url).rsplit(":", 1)[1])
+    at = embedded.reset_in_place
+    monkeypatch.setattr(embedded, "reset_in_place", lambda ui: at(ui, port=port))  # never the default port
+
+    main(["reset"])
+
+    printed = capsys.readouterr().out
+    assert re.search(r"^reset in [0-9.]+ ms; every resource kept$", printed, re.MULTILINE), printed
+    assert re.search(r"^  ssm +fault plans 1$", printed, re.MULTILINE), printed
+    assert re.search(r"^  sqs +queues 1, messages 1$", printed, re.MULTILINE), printed
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name=plan)
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+
+
+def test_jobkit_reset_without_a_sandbox_says_so_in_one_line() -> None:
+    with pytest.raises(JobkitError, match=r"no embedded engine answers on 127\.0\.0\.1:9") as refused:
+        reset_in_place(Ui(quiet=True), port=9)
+    assert refused.value.hint == "start it with `jobkit up`"
+
+
+def test_a_reset_summary_reads_one_line_per_service() -> None:
+    summary = {"cleared": {"dynamodb": {"tables": 1, "items": 3, "streamRecords": 6},
+                           "clock": {"offsetSeconds": 25200.0}}, "milliseconds": 4.2}
+    assert reset_lines(summary) == ["  dynamodb  tables 1, items 3, stream records 6",
+                                    "  clock     offset seconds 25200"]

@@ -68,6 +68,16 @@ class SandboxClock:
                 self._jump_times.pop(0)
                 self._forgotten = self._jump_offsets.pop(0)
 
+    def reset(self) -> float:
+        """Takes back every jump (a sandbox reset): sandbox time is the scaled wall time again. Returns the offset
+        that was dropped."""
+        with self._lock:
+            dropped = self._offset
+            self._offset = self._forgotten = 0.0
+            self._jump_times.clear()
+            self._jump_offsets.clear()
+        return dropped
+
     def wall_seconds(self, sandbox_seconds: float) -> float:
         """How long ``sandbox_seconds`` last in wall time."""
         return max(0.0, sandbox_seconds / self.scale)

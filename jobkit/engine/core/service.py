@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from moto.backends import get_backend
+
 from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.core.destinations import Destinations
 from jobkit.engine.core.hops import HopObserver
@@ -16,7 +18,8 @@ from jobkit.engine.core.server import EngineApp
 
 
 class Started(Protocol):
-    """A started service; one with threads or processes of its own also has ``stop()``."""
+    """A started service; one with threads or processes of its own also has ``stop()``, one that holds data of
+    the sandbox ``reset() -> {what: count}`` (it clears that data and keeps every resource)."""
 
 
 @dataclass
@@ -33,3 +36,10 @@ class EngineContext:
     scratch: Path | None = None
     #: the services started before this one, by folder name (Lambda's, for those that invoke functions)
     started: dict[str, Any] = field(default_factory=dict)
+
+
+def moto_backends(service: str, account: str) -> list[Any]:
+    """moto's backends of ``service`` for ``account``, one per region that holds any (through the plain dicts:
+    moto's own lookup would make one for each region asked)."""
+    regions = dict.get(get_backend(service), account)  # type: ignore[call-overload]
+    return list(dict.values(regions)) if regions is not None else []

@@ -11,13 +11,16 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from jobkit.engine.core.service import EngineContext, Started
     from jobkit.engine.services.cloudformation.resource_types import ResourceType
 
 #: the services with a ``service.py``, in start order (a later one may use an earlier one: ``ctx.started``)
-SERVED = ("lambda_", "sns", "sqs", "events", "apigateway")
+SERVED = ("lambda_", "sns", "sqs", "events", "apigateway", "dynamodb")
+#: the services whose sandbox data moto alone keeps: ``data.py``'s ``reset(account, outputs) -> {what: count}``
+#: clears it, resources kept (a served service clears its own in ``reset()``, see ``core.service.Started``)
+WITH_DATA = ("dynamodb", "logs", "ssm")
 #: the services whose ``resources.py`` declares CloudFormation resource types
 WITH_RESOURCE_TYPES = ("apigateway", "cloudformation", "dynamodb", "ecr", "events", "iam", "kms", "lambda_", "logs",
                        "s3", "sns", "ssm")
@@ -27,6 +30,13 @@ def starter(service: str) -> Callable[[EngineContext], Started]:
     """``start`` of a served service."""
     start: Callable[[EngineContext], Started] = importlib.import_module(f"{__name__}.{service}.service").start
     return start
+
+
+def data_reset(service: str) -> Callable[[str, Mapping[str, str]], dict[str, int]]:
+    """``reset`` of a service's moto data (``WITH_DATA``)."""
+    reset: Callable[[str, Mapping[str, str]], dict[str, int]] = importlib.import_module(
+        f"{__name__}.{service}.data").reset
+    return reset
 
 
 @cache

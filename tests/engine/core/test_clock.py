@@ -53,3 +53,15 @@ def test_jumps_age_what_was_written_before_them() -> None:
     assert clock.now() - clock.sandbox_of(written) >= 3600
     after = time.time()
     assert clock.now() - clock.sandbox_of(after) < 1
+
+
+def test_reset_takes_every_jump_back_and_keeps_the_scale() -> None:
+    clock = SandboxClock(scale=2)
+    clock.advance(3600)
+    clock.advance(60)
+    assert clock.reset() == 3660
+    assert clock.now() - time.time() < 60  # (2x since the clock was made: a few ms ahead, not an hour)
+    assert clock.scale == 2
+    written = time.time()
+    assert clock.now() - clock.sandbox_of(written) < 1  # nothing written before the reset ages by the jumps
+    assert clock.reset() == 0

@@ -38,6 +38,7 @@ from werkzeug.wrappers import Request, Response
 
 from jobkit.engine.core.destinations import Delivery, Destinations, service_of
 from jobkit.engine.core.server import AwsCall, Interceptor, json_response
+from jobkit.engine.core.service import moto_backends
 from jobkit.engine.services.events import patterns, targets
 
 REPLAY_STATES = ("STARTING", "RUNNING", "CANCELLING", "COMPLETED", "CANCELLED", "FAILED")
@@ -310,6 +311,27 @@ class EventsService:
             replays = list(self.replays.values())
         return [r for r in replays if (name_prefix is None or r.name.startswith(name_prefix))
                 and (state is None or r.state == state) and (archive_arn is None or r.archive_arn == archive_arn)]
+
+    def reset(self) -> dict[str, int]:
+        """A sandbox reset: every archive emptied (moto's and this engine's record of its events) and every
+        replay gone, a running one cancelled first (it stops before its next event). Buses, rules and archives
+        stay."""
+        with self._lock:
+            events = sum(len(store["events"]) for store in self.archives.values())
+            for store in self.archives.values():
+                store["events"] = []
+            replays = list(self.replays.values())
+            for replay in replays:
+                if replay.state in ("STARTING", "RUNNING"):
+                    replay.state = "CANCELLING"
+            self.replays.clear()
+        archives = 0
+        for backend in moto_backends("events", self.account):
+            archives += len(backend.archives)
+            for archive in list(backend.archives.values()):
+                archive.events.clear()
+            backend.replays.clear()
+        return {"archives": archives, "archivedEvents": events, "replays": len(replays)}
 
     # --- the HTTP actions the engine owns -----------------------------------------------------------------
     def intercept_put_events(self, request: Request, call: AwsCall) -> Response:

@@ -53,6 +53,23 @@ class InvokeConfig:
         )
 
 
+@dataclass(eq=False)
+class _Queued:
+    """An event between its submission and its end: ``dropped`` is set by a reset or a stop."""
+
+    dropped: threading.Event
+    invoking: bool = False
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """What a reset dropped: events whose invocation was running (its outcome, retries and destination record
+    dropped; the run itself ends on its own) and events waiting for an attempt (a retry's delay)."""
+
+    running: int
+    waiting: int
+
+
 class AsyncInvoker:
     """Queues events for functions and runs each event's attempts on a thread of its own."""
 
@@ -69,24 +86,29 @@ class AsyncInvoker:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
+        self._queued: set[_Queued] = set()
 
     def submit(self, function: str, event: dict[str, Any], request_id: str | None = None) -> str:
         """InvocationType=Event: returns the request id at once (the 202 of Invoke)."""
         request_id = request_id or str(uuid.uuid4())
         arn = self.invoker.arn_of(function)
         enqueued = self.clock.now()
-        thread = threading.Thread(target=self._run, args=(arn, event, request_id, enqueued),
+        queued = _Queued(threading.Event())
+        thread = threading.Thread(target=self._run, args=(arn, event, request_id, enqueued, queued),
                                   name=f"jobkit-async-{request_id[:8]}", daemon=True)
         with self._lock:
+            if self._stop.is_set():
+                queued.dropped.set()
+            self._queued.add(queued)
             self._pending += 1
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
         thread.start()
         return request_id
 
-    def _run(self, arn: str, event: dict[str, Any], request_id: str, enqueued: float) -> None:
+    def _run(self, arn: str, event: dict[str, Any], request_id: str, enqueued: float, queued: _Queued) -> None:
         try:
-            self._attempts(arn, event, request_id, enqueued)
+            self._attempts(arn, event, request_id, enqueued, queued)
         except UnknownFunctionError:
             pass  # the function was deleted while its event waited: the event goes with it
         except Exception:
@@ -94,10 +116,11 @@ class AsyncInvoker:
                 traceback.print_exc()
         finally:
             with self._lock:
+                self._queued.discard(queued)
                 self._pending -= 1
                 self._idle.notify_all()
 
-    def _attempts(self, arn: str, event: dict[str, Any], request_id: str, enqueued: float) -> None:
+    def _attempts(self, arn: str, event: dict[str, Any], request_id: str, enqueued: float, queued: _Queued) -> None:
         config = self.configs.get(arn, InvokeConfig())
         payload = json.dumps(event).encode()
         result: InvocationResult | None = None
@@ -105,13 +128,23 @@ class AsyncInvoker:
         for attempt in range(config.maximum_retry_attempts + 1):
             if attempt > 0:
                 delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
-                if self.clock.wait(delay, self._stop):
+                if self.clock.wait(delay, queued.dropped):
                     return
+            if queued.dropped.is_set():
+                return
             if self.clock.now() - enqueued > config.maximum_event_age:
                 self._finish(config, arn, event, request_id, result, attempts, "EventAgeExceeded")
                 return
             attempts += 1
-            result = self.invoker.invoke(arn, payload, request_id)
+            with self._lock:
+                queued.invoking = True
+            try:
+                result = self.invoker.invoke(arn, payload, request_id)
+            finally:
+                with self._lock:
+                    queued.invoking = False
+            if queued.dropped.is_set():  # dropped while the function ran: its outcome goes with it
+                return
             if self.on_attempt is not None:
                 self.on_attempt(arn, event, result, attempts)
             if not result.is_error:
@@ -143,8 +176,22 @@ class AsyncInvoker:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
+    def reset(self) -> Dropped:
+        """Drops every event queued, waiting for a retry or running (a sandbox reset): none is attempted again,
+        none reaches a destination. An invocation already running ends on its own, its outcome unused."""
+        with self._lock:
+            queued = list(self._queued)
+            for each in queued:
+                each.dropped.set()
+            self._queued.clear()
+            running = sum(each.invoking for each in queued)
+        return Dropped(running=running, waiting=len(queued) - running)
+
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
+            for each in self._queued:
+                each.dropped.set()
 
 
 def destination_record(arn: str, event: dict[str, Any], request_id: str, result: InvocationResult | None,

@@ -224,6 +224,9 @@ class StreamPoller:
     _lanes: list[_Lane] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _stop: threading.Event = field(default_factory=threading.Event)
+    #: set when the batches under way are to be dropped (the mapping stopped or the sandbox reset); a reset
+    #: puts a new one in its place, for the records that come after it
+    _halt: threading.Event = field(default_factory=threading.Event)
     _modified: float = field(default_factory=time.time)
     _shard: StreamShard | None = None  # the shard read since start: the table may go before a batch ends
     _function_gone: bool = False  # said once: the mapping's function was deleted
@@ -331,6 +334,7 @@ class StreamPoller:
         with its invocation)."""
         self._stop.set()
         with self._cond:
+            self._halt.set()
             self._cond.notify_all()
             lanes = list(self._lanes)
         for lane in lanes:
@@ -356,6 +360,19 @@ class StreamPoller:
         with self._cond:
             return not any(lane.busy or (self.config.enabled and lane.pending()) for lane in self._lanes)
 
+    def reset(self) -> int:
+        """Drops every record the mapping holds (a sandbox reset, the shard emptied with it): it reads on from
+        the shard's new end. A batch under way is dropped too: its retries, on-failure record and position are
+        forgotten (an invocation already running ends on its own). Returns how many records were dropped."""
+        with self._cond:
+            dropped = sum(len(lane.entries) - lane.position for lane in self._lanes)
+            for lane in self._lanes:
+                lane.entries, lane.position = [], 0
+            self._halt.set()
+            self._halt = threading.Event()
+            self._cond.notify_all()
+        return dropped
+
     # --- a lane's loop ----------------------------------------------------------------------------------
     def _loop(self, lane: _Lane) -> None:
         while not self._stop.is_set():
@@ -366,15 +383,19 @@ class StreamPoller:
                     return
                 lane.busy = True
                 window = self.config.batching_window
+                halt = self._halt
             try:
                 if window > 0:
-                    self.clock.wait(window, self._stop)
+                    self.clock.wait(window, halt)
                 with self._cond:
+                    if halt.is_set():  # reset during the window: the lane's records are others now
+                        continue
                     batch, end = self._next_batch(lane)
                 if batch:
-                    self._process(batch)
+                    self._process(batch, halt)
                 with self._cond:
-                    lane.position = end
+                    if not halt.is_set():
+                        lane.position = end
             except UnknownFunctionError as exc:  # the function was deleted: the records wait, as on Lambda
                 if not self._function_gone:
                     LOG.warning("mapping %s: %s; its records wait until the function exists again or the "
@@ -405,13 +426,13 @@ class StreamPoller:
                 batch.append(entry)
         return batch, end
 
-    def _process(self, batch: list[StreamEntry]) -> None:
+    def _process(self, batch: list[StreamEntry], halt: threading.Event) -> None:
         parts = [batch]
-        while parts and not self._stop.is_set():
+        while parts and not halt.is_set():
             part = parts.pop(0)
             retries = 0
             invocations = 0
-            while not self._stop.is_set():
+            while not halt.is_set():
                 config = self.config  # read once an attempt: an update reaches the next one
                 age_limit = config.maximum_record_age
                 if age_limit != -1 and self.clock.now() - part[0].created > age_limit:
@@ -420,6 +441,8 @@ class StreamPoller:
                 result = self.invoker.invoke(config.function, json.dumps({"Records": [e.event for e in part]})
                                              .encode())
                 self._function_gone = False
+                if halt.is_set():  # dropped while the function ran: its outcome goes with it
+                    return
                 invocations += 1
                 failed_from = self._failed_from(config, part, result)
                 if self.on_outcome is not None:
@@ -441,7 +464,7 @@ class StreamPoller:
                               f"{'unlimited' if config.maximum_retry_attempts == -1 else config.maximum_retry_attempts}"
                               f", {len(part)} record(s)")
                 # retries back off a little, so an infinitely retried batch does not spin
-                if self.clock.wait(min(0.1 * 2 ** retries, 5.0), self._stop):
+                if self.clock.wait(min(0.1 * 2 ** retries, 5.0), halt):
                     return
 
     @staticmethod
@@ -589,6 +612,11 @@ class StreamMappings:
 
     def idle(self) -> bool:
         return all(p.idle() for p in self.pollers)
+
+    def reset(self) -> int:
+        """Every mapping reads on from its shard's new end, holding no record (a sandbox reset; the caller holds
+        ``WRITE_LOCK``, so no record is appended meanwhile). Returns how many records were dropped."""
+        return sum(poller.reset() for poller in self.pollers)
 
     # --- mappings created and deleted while the engine runs ----------------------------------------------------
     def add(self, config: MappingConfig) -> StreamPoller:

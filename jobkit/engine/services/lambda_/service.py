@@ -25,6 +25,14 @@ class Lambda:
     #: code folders a deployment staged in place of uploading them (``code.StagedCode``)
     staged: StagedCode
 
+    def reset(self) -> dict[str, int]:
+        """A sandbox reset: the stream pollers hold no record and read on from their shards' new end; every
+        asynchronous event queued, waiting for a retry or running is dropped. Functions and their warm
+        environments stay."""
+        dropped = self.invoker.reset()
+        return {"streamRecordsDropped": self.mappings.reset(), "asyncInvocationsRunning": dropped.running,
+                "asyncEventsWaiting": dropped.waiting}
+
     def stop(self) -> None:
         self.mappings.stop()
         self.invoker.stop()

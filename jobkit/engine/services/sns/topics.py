@@ -30,6 +30,7 @@ from werkzeug.wrappers import Request, Response
 from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.core.server import AwsCall
+from jobkit.engine.core.service import moto_backends
 from jobkit.engine.services.sns import filter_policy
 from jobkit.engine.services.sns.messages import (
     MAX_MESSAGE_BYTES,
@@ -188,6 +189,15 @@ class SnsService:
                               f"{escape(exc.message)}</Message><SenderFault>true</SenderFault></member>")
         return _answer("PublishBatch", f"<Successful>{''.join(successful)}</Successful>"
                                        f"<Failed>{''.join(failed)}</Failed>")
+
+    def reset(self) -> dict[str, int]:
+        """A sandbox reset: moto's record of what each topic published goes; topics and subscriptions stay."""
+        published = 0
+        for backend in moto_backends("sns", self.account):
+            for topic in list(backend.topics.values()):
+                published += len(topic.sent_notifications)
+                topic.sent_notifications.clear()
+        return {"publishedMessages": published}
 
     # --- moto's store -------------------------------------------------------------------------------------
     def _backend(self, arn: str) -> Any:

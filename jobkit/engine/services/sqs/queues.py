@@ -10,6 +10,7 @@ import json
 from moto.backends import get_backend
 
 from jobkit.engine.core.destinations import Delivery
+from jobkit.engine.core.service import moto_backends
 
 
 class Queues:
@@ -23,3 +24,14 @@ class Queues:
         body = delivery.body if isinstance(delivery.body, str) else json.dumps(delivery.body)
         backend = get_backend("sqs")[account or self.account][region or self.region]
         backend.send_message(name, body, message_attributes=delivery.attributes or None)
+
+    def reset(self) -> dict[str, int]:
+        """A sandbox reset: every queue purged (messages visible, in flight or delayed), its settings kept.
+        Unlike PurgeQueue it leaves no once-a-minute limit behind for the caller's own purge."""
+        queues = messages = 0
+        for backend in moto_backends("sqs", self.account):
+            for queue in list(backend.queues.values()):
+                with queue._messages_lock:
+                    queues, messages = queues + 1, messages + len(queue._messages)
+                    queue._messages, queue._pending_messages, queue.deleted_messages = [], set(), set()
+        return {"queues": queues, "messages": messages}

@@ -179,3 +179,29 @@ def test_a_lambda_destination_record_on_a_bus_gets_lambda_s_envelope(backend) ->
     delivered = [e for f, e in recorder.events if f == HANDLER]
     assert delivered[0]["source"] == "lambda" and delivered[0]["detail-type"] == DETAIL_TYPE
     assert delivered[0]["resources"] == [BUS_ARN, f"{HANDLER}:$LATEST"] and delivered[0]["detail"] == record
+
+
+def test_reset_empties_the_archive_and_cancels_and_forgets_replays(backend) -> None:
+    events, recorder = service(backend)
+    failure(events, 1)
+    failure(events, 2)
+    backend.disable_rule("capture", "Failed")
+    recorder.gate, recorder.arrived = threading.Event(), threading.Event()
+    archived = events.archives[ARCHIVE_ARN]["events"]
+    replay = events.start_replay("running", ARCHIVE_ARN, archived[0].time, archived[-1].time, {"Arn": BUS_ARN})
+    assert recorder.arrived.wait(5), "the replay delivered nothing"
+    recorder.events.clear()
+
+    cleared = events.reset()
+
+    recorder.gate.set()
+    assert cleared == {"archives": 1, "archivedEvents": 2, "replays": 1}
+    wait_for(lambda: replay.state, lambda s: s == "CANCELLED", timeout=5, describe="the replay to stop")
+    assert recorder.events == []  # the second event was never replayed
+    assert events.archives[ARCHIVE_ARN]["events"] == [] and events.list_replays() == []
+    # the bus, its rules and the archive stay: a new failure is delivered and archived
+    recorder.gate = None
+    failure(events, 3)
+    assert [e["detail"]["n"] for _, e in recorder.events] == [3]
+    assert [a.event["detail"]["n"] for a in events.archives[ARCHIVE_ARN]["events"]] == [3]
+    assert events.start_replay("running", ARCHIVE_ARN, 0, 2e9, {"Arn": BUS_ARN}).name == "running"  # name free again

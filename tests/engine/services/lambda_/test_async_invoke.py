@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 from jobkit.client.waiting import wait_for
 from jobkit.engine.core.clock import SandboxClock
-from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker, InvokeConfig, destination_record
+from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker, Dropped, InvokeConfig, destination_record
 from tests.engine.conftest import FakeInvoker, result
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:handler"
@@ -82,3 +83,31 @@ def test_record_without_any_attempt() -> None:
     record = destination_record(ARN, {"a": 1}, "r", None, 0, "EventAgeExceeded", 0.0)
     assert record["timestamp"] == "1970-01-01T00:00:00.000Z"
     assert "responseContext" not in record and record["requestContext"]["approximateInvokeCount"] == 0
+
+
+def test_reset_drops_events_waiting_for_a_retry_and_the_outcome_of_one_running() -> None:
+    release = threading.Event()
+
+    def respond(event: dict[str, Any]) -> Any:
+        if event.get("slow"):
+            assert release.wait(10), "the test never released the invocation"
+        return result(error="Boom")
+
+    invoker = FakeInvoker(respond=respond)
+    sent: list[Any] = []
+    attempted: list[dict[str, Any]] = []
+    invoking = AsyncInvoker(invoker, SandboxClock(), lambda arn, record, kind: sent.append(record),
+                            {ARN: InvokeConfig(on_failure=BUS)},  # retries 60 s apart
+                            on_attempt=lambda arn, event, answer, attempt: attempted.append(event))
+    invoking.submit(ARN, {"retried": True})
+    invoking.submit(ARN, {"slow": True})
+    wait_for(lambda: (len(invoker.calls), attempted), lambda seen: seen[0] == 2 and seen[1] == [{"retried": True}],
+             timeout=10, describe="the slow one running, the other waiting for its retry")
+
+    dropped = invoking.reset()
+
+    assert (dropped.running, dropped.waiting) == (1, 1)
+    release.set()
+    assert invoking.wait_idle(10)  # the retry's wait ends at once; the running one ends with its invocation
+    assert len(invoker.calls) == 2 and sent == []  # no retry, no destination record
+    assert invoking.reset() == Dropped(running=0, waiting=0)

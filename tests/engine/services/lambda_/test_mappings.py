@@ -13,6 +13,7 @@ import pytest
 
 from jobkit.client.waiting import wait_for
 from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.moto.writes import WRITE_LOCK
 from jobkit.engine.services.lambda_.mappings import MappingConfig, StreamMappings, lane_of, on_failure_record
 from tests.engine.conftest import FakeInvoker, result
 
@@ -668,3 +669,25 @@ def test_an_update_that_is_not_a_json_object_is_refused(harness_factory: Callabl
         answer = h.mappings.intercept_update(*_call("PUT", _path(h), body))
         assert answer.status_code == 400 and answer.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
     assert _get(h) == before
+
+
+def test_reset_drops_the_records_held_and_a_batch_being_retried(harness_factory: Callable[..., Harness]) -> None:
+    invoker = FakeInvoker(respond=lambda event: result(error="Boom") if ids(event) == ["a"] else result(None))
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=1)  # retried until the record expires
+    h.mappings.start()
+    h.put("a")
+    h.put("b")  # held behind "a" in the shard
+    wait_for(lambda: len(invoker.calls), lambda n: n >= 2, timeout=10, describe="a being retried")
+
+    with WRITE_LOCK:  # as the engine's reset holds it: no record appended meanwhile
+        dropped = h.mappings.reset()
+        before = len(invoker.calls)
+
+    assert dropped == 2
+    h.put("c")
+    wait_for(lambda: invoker.calls[before:], lambda calls: ["c"] in [ids(c) for c in calls], timeout=10,
+             describe="the record written after the reset")
+    h.settle()
+    after = [ids(c) for c in invoker.calls[before:]]
+    assert [i for i in after if i != ["a"]] == [["c"]] and after.count(["a"]) <= 1  # (one may have been running)
+    assert h.failures == []
