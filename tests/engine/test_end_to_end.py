@@ -105,9 +105,12 @@ def _job_in(event: dict, job_id: str, deployment: Deployment) -> bool:
     except (KeyError, IndexError, TypeError, ValueError):
         return False
     streams = deployment.client("dynamodbstreams")
-    iterator = streams.get_shard_iterator(StreamArn=info["streamArn"], ShardId=info["shardId"],
-                                          ShardIteratorType="AT_SEQUENCE_NUMBER",
-                                          SequenceNumber=info["startSequenceNumber"])["ShardIterator"]
+    try:
+        iterator = streams.get_shard_iterator(StreamArn=info["streamArn"], ShardId=info["shardId"],
+                                              ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                              SequenceNumber=info["startSequenceNumber"])["ShardIterator"]
+    except streams.exceptions.TrimmedDataAccessException:  # a record of before a reset: another job's
+        return False
     records = streams.get_records(ShardIterator=iterator, Limit=1)["Records"]
     return bool(records) and records[0]["dynamodb"]["Keys"]["id"]["S"] == job_id
 
