@@ -4,6 +4,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from moto.backends import get_backend
+
 from jobkit.engine.core.destinations import Delivery
 from jobkit.engine.services.sqs.queues import Queues
 
@@ -22,26 +24,29 @@ def test_a_delivery_lands_in_the_queue_its_arn_names_with_its_attributes(
     assert messages[0]["MessageAttributes"]["kind"] == {"DataType": "String", "StringValue": "on-failure"}
 
 
-def test_reset_purges_every_queue_and_keeps_it(moto_endpoint: Callable[[str], Any]) -> None:
-    sqs = moto_endpoint("sqs")
-    urls = [sqs.create_queue(QueueName=f"reset-{n}", Attributes={"VisibilityTimeout": "600"})["QueueUrl"]
-            for n in range(2)]
-    for url in urls:
-        sqs.send_message(QueueUrl=url, MessageBody="visible")
-        sqs.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=600)
-    sqs.send_message(QueueUrl=urls[0], MessageBody="in flight")
-    assert sqs.receive_message(QueueUrl=urls[0], MaxNumberOfMessages=10)["Messages"]  # now in flight
-    account = sqs.get_queue_attributes(QueueUrl=urls[0], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"].split(
-        ":")[4]
 
-    cleared = Queues(account, "us-east-1").reset()
+def test_reset_purges_every_queue_and_keeps_it() -> None:
+    """On moto's models of an account of its own: the session engine's queues stay as their tests left them."""
+    account, region = "111122223333", "us-east-1"
+    sqs = get_backend("sqs")[account][region]
+    try:
+        for name in ("reset-0", "reset-1"):
+            sqs.create_queue(name, VisibilityTimeout="600")
+            sqs.send_message(name, "visible")
+            sqs.send_message(name, "delayed", delay_seconds=600)
+        sqs.send_message("reset-0", "in flight")
+        assert sqs.receive_message("reset-0", 10, 0, 600)  # now in flight
 
-    assert cleared["messages"] >= 5 and cleared["queues"] >= 2
-    for url in urls:
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        assert attributes["VisibilityTimeout"] == "600"  # the queue and its settings stay
-        assert [attributes[f"ApproximateNumberOfMessages{kind}"] for kind in ("", "NotVisible", "Delayed")] == \
-            ["0", "0", "0"]
-    sqs.purge_queue(QueueUrl=urls[0])  # no PurgeQueueInProgress left behind
-    sqs.send_message(QueueUrl=urls[1], MessageBody="after")
-    assert [m["Body"] for m in sqs.receive_message(QueueUrl=urls[1])["Messages"]] == ["after"]
+        cleared = Queues(account, region).reset()
+
+        assert cleared == {"queues": 2, "messages": 5}
+        for name in ("reset-0", "reset-1"):
+            attributes = sqs.get_queue_attributes(name, ["All"])
+            assert attributes["VisibilityTimeout"] == 600  # the queue and its settings stay
+            assert [attributes[f"ApproximateNumberOfMessages{kind}"] for kind in ("", "NotVisible", "Delayed")] == \
+                [0, 0, 0]
+        assert sqs.get_queue("reset-0").last_purged_at is None  # PurgeQueue's once-a-minute limit not started
+        sqs.send_message("reset-1", "after")
+        assert [m.body for m in sqs.receive_message("reset-1", 10, 0, 30)] == ["after"]
+    finally:
+        sqs.reset()
