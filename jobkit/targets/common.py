@@ -17,8 +17,13 @@ def reset_lines(summary: dict[str, Any]) -> list[str]:
     ``dynamodb  items 3, stream records 6``."""
     cleared = summary.get("cleared") or {}
     width = max((len(service) for service in cleared), default=0)
-    return [f"  {service:<{width}}  " + ", ".join(f"{_words(what)} {count:g}" for what, count in counts.items())
+    return [f"  {service:<{width}}  " + ", ".join(f"{_words(what)} {_number(count)}" for what, count in counts.items())
             for service, counts in cleared.items()]
+
+
+def _number(value: float) -> str:
+    """A count as digits, never in exponent form; a fraction (the clock's seconds) to the millisecond."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
 
 
 def _words(key: str) -> str:

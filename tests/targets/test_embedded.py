@@ -148,7 +148,9 @@ def test_jobkit_reset_without_a_sandbox_says_so_in_one_line() -> None:
 
 
 def test_a_reset_summary_reads_one_line_per_service() -> None:
-    summary = {"cleared": {"dynamodb": {"tables": 1, "items": 3, "streamRecords": 6},
-                           "clock": {"offsetSeconds": 25200.0}}, "milliseconds": 4.2}
-    assert reset_lines(summary) == ["  dynamodb  tables 1, items 3, stream records 6",
-                                    "  clock     offset seconds 25200"]
+    summary = {"cleared": {"dynamodb": {"tables": 1, "items": 3, "streamRecords": 1_500_000},
+                           "clock": {"offsetSeconds": 25200.0}, "sandbox": {"offsetSeconds": 0.25}},
+               "milliseconds": 4.2}
+    assert reset_lines(summary) == ["  dynamodb  tables 1, items 3, stream records 1500000",
+                                    "  clock     offset seconds 25200",
+                                    "  sandbox   offset seconds 0.25"]
