@@ -1,6 +1,6 @@
 """Figures of the daily loop (prints a table, writes JSON; not a test): from a saved handler to the next
-invocation running it, and a reset, on the embedded engine and beside it LocalStack's host runtime, whose
-alternative to both is a restart and a new deployment.
+invocation running it, on the embedded engine and beside it LocalStack's host runtime, and the alternative to
+it (and to a reset, whose time ``compare.py`` takes): a restart and a new deployment.
 
 How each is taken is written beside it in the JSON (``how``). Run: ``make bench`` (or ``python bench/live.py``;
 ``--skip-localstack`` for the embedded engine alone).
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import requests
 from botocore.config import Config
 
 from jobkit.client.deployment import Deployment
@@ -30,12 +29,13 @@ from jobkit.live import Asset, LiveCode
 from jobkit.project import ROOT
 
 RESULTS = ROOT / "bench" / "results"
-ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+ROLE_NAME = "jobkit-bench-live"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 HOW = {
     "reload_ms": "a function whose code is a project folder (LocalStack's hot-reload convention): from writing a "
                  "new handler file until an Invoke returns the new code's answer, the watcher looking every 0.2 s "
                  "(median of the runs; the change is acted on once it held for one look)",
-    "reset_ms": "POST /_jobkit/reset on the sandbox after 20 jobs (median of the runs)",
     "restart_and_redeploy_s": "the alternative to both: the sandbox stopped, started again and the stack "
                               "deployed (`jobkit down` then `jobkit up --detach`)",
 }
@@ -43,6 +43,16 @@ HOW = {
 
 def _handler(version: int) -> str:
     return f"def handler(event, context):\n    return {version}\n"
+
+
+def _role(endpoint_url: str) -> str:
+    """A role Lambda may assume (the embedded engine checks it, as Lambda does)."""
+    iam = boto3.client("iam", endpoint_url=endpoint_url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")  # noqa: S106  # nosec B106  # local dummy keys
+    try:
+        return str(iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        return str(iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"])
 
 
 def reload_ms(lam: Any, runs: int) -> list[float]:
@@ -55,7 +65,8 @@ def reload_ms(lam: Any, runs: int) -> list[float]:
     asset.mkdir()
     (asset / "pkg").symlink_to(root / "pkg")
     name = f"jobkit-bench-live-{uuid.uuid4().hex[:8]}"
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="pkg.app.handler",
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=_role(lam.meta.endpoint_url),
+                        Handler="pkg.app.handler",
                         Code={"S3Bucket": "hot-reload", "S3Key": str(asset)}, Timeout=30)
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600})
     code = LiveCode([Asset(asset, {"pkg": root / "pkg"}, (name,))], lam, work / "snapshots",
@@ -80,16 +91,6 @@ def reload_ms(lam: Any, runs: int) -> list[float]:
     return times
 
 
-def reset_ms(endpoint_url: str, runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        began = time.monotonic()
-        answer = requests.post(f"{endpoint_url}/_jobkit/reset", timeout=30)
-        answer.raise_for_status()
-        times.append((time.monotonic() - began) * 1000)
-    return times
-
-
 def _lambda(endpoint_url: str) -> Any:
     config = Config(retries={"total_max_attempts": 1}, read_timeout=120)
     return boto3.client("lambda", endpoint_url=endpoint_url, region_name="us-east-1", config=config,
@@ -97,19 +98,14 @@ def _lambda(endpoint_url: str) -> Any:
 
 
 def embedded(runs: int) -> dict[str, Any]:
-    from jobkit.client.jobs_api import JobsApi
     from jobkit.targets.embedded import EmbeddedSandbox
     from jobkit.ui import Ui
 
     ui = Ui(quiet=True)
     box = EmbeddedSandbox(time_scale=20.0)
-    deployment = box.up(ui)
+    box.up(ui)
     try:
         figures: dict[str, Any] = {"reload_ms": statistics.median(reload_ms(_lambda(box.endpoint_url), runs))}
-        api = JobsApi.for_deployment(deployment)
-        for _ in range(20):
-            api.submit(1)
-        figures["reset_ms"] = statistics.median(reset_ms(box.endpoint_url, runs))
     finally:
         box.down(ui)
     began = time.monotonic()
