@@ -213,30 +213,40 @@ class EmbeddedSandbox:
         ui.say(f"the embedded engine (pid {pid}) stopped")
 
 
-def deploy_in_place(ui: Ui, port: int = PORT) -> Deployment:
-    """``jobkit deploy`` on a running sandbox: the stack synthesized again (if its sources changed) and applied to
-    the engine in place, its data kept; the engine rewrites the outputs file."""
-    url = f"http://127.0.0.1:{port}/_jobkit/deploy"
-    with ui.step("cdk synth"):
-        synth(LOCAL_CONTEXT)
-    with ui.step(f"applying the stack to the embedded engine on 127.0.0.1:{port}"):
-        try:
-            answer = requests.post(url, timeout=DEPLOY_TIMEOUT)
-        except requests.ConnectionError:
-            raise JobkitError(f"no embedded engine answers on 127.0.0.1:{port}", "start it with `jobkit up`") from None
-        except requests.Timeout:
-            raise JobkitError(f"the embedded engine did not finish the deployment within {DEPLOY_TIMEOUT} s",
-                              f"read {LOG}") from None
+def _post(endpoint_url: str, path: str, *, what: str, timeout: float, expected: str) -> dict[str, Any]:
+    """``POST`` to one of the engine's own endpoints; its JSON answer, or one line saying why there is none
+    (no engine, no answer in time, a refusal with the engine's message)."""
+    address = endpoint_url.removeprefix("http://").rstrip("/")
+    try:
+        answer = requests.post(f"{endpoint_url.rstrip('/')}{path}", timeout=timeout)
+    except requests.ConnectionError:
+        raise JobkitError(f"no embedded engine answers on {address}", "start it with `jobkit up`") from None
+    except requests.Timeout:
+        raise JobkitError(f"the embedded engine on {address} did not answer {what} within {timeout:.0f} s",
+                          f"read {LOG}") from None
     try:
         document = answer.json()
     except ValueError:
-        document = {}
-    if answer.status_code != 200:
-        raise JobkitError(f"the embedded engine refused the stack: {document.get('message', answer.text[:200])}")
-    for verb, logical_ids in document["changes"].items():
-        if verb != "unchanged" and logical_ids:
-            ui.say(f"{verb}: {', '.join(logical_ids)}")
-    if not any(ids for verb, ids in document["changes"].items() if verb != "unchanged"):
+        document = None
+    if answer.status_code != 200 or not isinstance(document, dict) or expected not in document:
+        message = document.get("message") if isinstance(document, dict) else None
+        raise JobkitError(f"the embedded engine on {address} refused {what} ({answer.status_code}): "
+                          f"{message or answer.text[:200]}")
+    return document
+
+
+def deploy_in_place(ui: Ui, port: int = PORT) -> Deployment:
+    """``jobkit deploy`` on a running sandbox: the stack synthesized again (if its sources changed) and applied to
+    the engine in place, its data kept; the engine rewrites the outputs file."""
+    with ui.step("cdk synth"):
+        synth(LOCAL_CONTEXT)
+    with ui.step(f"applying the stack to the embedded engine on 127.0.0.1:{port}"):
+        document = _post(f"http://127.0.0.1:{port}", "/_jobkit/deploy", what="the stack", timeout=DEPLOY_TIMEOUT,
+                         expected="changes")
+    changed = {verb: ids for verb, ids in document["changes"].items() if verb != "unchanged" and ids}
+    for verb, logical_ids in changed.items():
+        ui.say(f"{verb}: {', '.join(logical_ids)}")
+    if not changed:
         ui.say("no change: the running stack is the synthesized one")
     outputs = document["outputs"]  # as the engine wrote them to its outputs file
     return Deployment(target="embedded", outputs=outputs, endpoint_url=outputs["JobkitEndpointUrl"],
@@ -246,23 +256,7 @@ def deploy_in_place(ui: Ui, port: int = PORT) -> Deployment:
 def reset_endpoint(endpoint_url: str) -> dict[str, Any]:
     """``POST /_jobkit/reset`` on the embedded engine at ``endpoint_url``: its data cleared, its resources kept.
     Returns the engine's summary (what was cleared, by service, and the milliseconds it took)."""
-    address = endpoint_url.removeprefix("http://").rstrip("/")
-    try:
-        answer = requests.post(f"{endpoint_url.rstrip('/')}/_jobkit/reset", timeout=RESET_TIMEOUT)
-    except requests.ConnectionError:
-        raise JobkitError(f"no embedded engine answers on {address}", "start it with `jobkit up`") from None
-    except requests.Timeout:
-        raise JobkitError(f"the embedded engine on {address} did not answer the reset within {RESET_TIMEOUT} s",
-                          f"read {LOG}") from None
-    try:
-        document = answer.json()
-    except ValueError:
-        document = None
-    if answer.status_code != 200 or not isinstance(document, dict) or "cleared" not in document:
-        message = document.get("message") if isinstance(document, dict) else None
-        raise JobkitError(f"the embedded engine on {address} refused the reset ({answer.status_code}): "
-                          f"{message or answer.text[:200]}")
-    return document
+    return _post(endpoint_url, "/_jobkit/reset", what="the reset", timeout=RESET_TIMEOUT, expected="cleared")
 
 
 def reset_in_place(ui: Ui, port: int = PORT) -> dict[str, Any]:
