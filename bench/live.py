@@ -97,41 +97,22 @@ def _lambda(endpoint_url: str) -> Any:
                         aws_access_key_id="test", aws_secret_access_key="test")  # noqa: S106  # nosec B106  # local dummy keys
 
 
-def embedded(runs: int) -> dict[str, Any]:
-    from jobkit.targets.embedded import EmbeddedSandbox
+def figures(box: Any, runs: int) -> dict[str, Any]:
+    """One sandbox's figures: its reload, then its stop, start and deployment timed."""
     from jobkit.ui import Ui
 
     ui = Ui(quiet=True)
-    box = EmbeddedSandbox(time_scale=20.0)
-    box.up(ui)
+    deployment: Deployment = box.up(ui)
     try:
-        figures: dict[str, Any] = {"reload_ms": statistics.median(reload_ms(_lambda(box.endpoint_url), runs))}
+        assert deployment.endpoint_url is not None
+        found: dict[str, Any] = {"reload_ms": statistics.median(reload_ms(_lambda(deployment.endpoint_url), runs))}
     finally:
         box.down(ui)
     began = time.monotonic()
     box.up(ui)
-    figures["restart_and_redeploy_s"] = round(time.monotonic() - began, 2)
+    found["restart_and_redeploy_s"] = round(time.monotonic() - began, 2)
     box.down(ui)
-    return figures
-
-
-def localstack(runs: int) -> dict[str, Any]:
-    from jobkit.targets.localstack.sandbox import HostSandbox
-    from jobkit.ui import Ui
-
-    ui = Ui(quiet=True)
-    host = HostSandbox()
-    deployment: Deployment = host.up(ui)
-    try:
-        assert deployment.endpoint_url is not None
-        figures: dict[str, Any] = {"reload_ms": statistics.median(reload_ms(_lambda(deployment.endpoint_url), runs))}
-    finally:
-        host.down(ui)
-    began = time.monotonic()
-    host.up(ui)
-    figures["restart_and_redeploy_s"] = round(time.monotonic() - began, 2)
-    host.down(ui)
-    return figures
+    return found
 
 
 def main() -> None:
@@ -139,10 +120,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-localstack", action="store_true")
     args = parser.parse_args()
-    results = {"embedded": embedded(args.runs)}
+    from jobkit.targets.embedded import EmbeddedSandbox
+
+    results = {"embedded": figures(EmbeddedSandbox(time_scale=20.0), args.runs)}
     if not args.skip_localstack:
+        from jobkit.targets.localstack.sandbox import HostSandbox
+
         try:
-            results["localstack"] = localstack(args.runs)
+            results["localstack"] = figures(HostSandbox(), args.runs)
         except Exception as exc:  # the embedded figures stand without LocalStack's
             results["localstack"] = {"failed": f"{type(exc).__name__}: {exc}"}
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -152,8 +137,8 @@ def main() -> None:
     print(f"{'figure':<26}" + "".join(f"{name:>14}" for name in results))
     for key in keys:
         cells = []
-        for figures in results.values():
-            value = figures.get(key)
+        for found in results.values():
+            value = found.get(key)
             cells.append(f"{value:>14.0f}" if isinstance(value, float) and key.endswith("_ms")
                          else f"{value!s:>14}" if value is not None else f"{'-':>14}")
         print(f"{key:<26}" + "".join(cells))
