@@ -113,6 +113,8 @@ class Stack:
     #: the ClientRequestToken of the operation under way, carried by its events
     token: str | None = None
     termination_protection: bool = False
+    #: the change set being executed: its execution status settles with the stack's final status, in one step
+    executing: ChangeSet | None = None
 
     @property
     def id(self) -> str:
@@ -240,16 +242,15 @@ class Stacks:
             submission = change_set.submission
             submission.disable_rollback = disable_rollback
             previous = stack.submission
+            stack.executing = change_set
             self._begin(stack, kind, submission, token)
             for other in [n for n, c in stack.change_sets.items() if c is not change_set]:
                 del stack.change_sets[other]  # "ExecuteChangeSet": the stack's other change sets are deleted
 
         def run() -> None:
-            ok = self._apply(stack, kind, lambda: stack.deployer.apply(submission.template,
-                                                                       parameters=submission.parameters),
-                             rollback=not disable_rollback, previous=previous, token=token)
-            with self._lock:
-                change_set.execution_status = "EXECUTE_COMPLETE" if ok is not None else "EXECUTE_FAILED"
+            self._apply(stack, kind, lambda: stack.deployer.apply(submission.template,
+                                                                  parameters=submission.parameters),
+                        rollback=not disable_rollback, previous=previous, token=token)
 
         threading.Thread(target=run, name=f"jobkit-cfn-{stack.name}", daemon=True).start()
 
@@ -365,6 +366,11 @@ class Stacks:
         """The stack's own status, as the event CloudFormation lists for it."""
         with self._lock:
             stack.status, stack.reason = status, reason or None
+            if stack.executing is not None and not status.endswith("_IN_PROGRESS"):
+                # a reader that sees the final status sees the change set's outcome too
+                done = status in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+                stack.executing.execution_status = "EXECUTE_COMPLETE" if done else "EXECUTE_FAILED"
+                stack.executing = None
             stack.events.append(Event(str(uuid.uuid4()), StackEvent(
                 stack.name, stack.id, "AWS::CloudFormation::Stack", status, reason), token))
 
