@@ -16,6 +16,8 @@ NPM_STAMP := node_modules/.installed
 # checkov in a venv of its own: its pins would move the project's boto3
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .jobkit/tools/checkov/bin/checkov
+# the page's tests drive Debian's chromium (Playwright, no browser download); a new machine lacks it
+CHROMIUM := /usr/bin/chromium
 
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export CDK_DISABLE_VERSION_CHECK := 1
@@ -73,9 +75,14 @@ security: synth $(CHECKOV)
 	TMPDIR="$(CURDIR)/.jobkit/tmp/checkov" $(CHECKOV) -f cdk.out/JobsStack.template.json --framework cloudformation --compact --quiet --skip-download
 	$(PY) -m pytest tests/security -q
 
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "the page's tests need Debian's chromium: sudo apt-get install -y chromium" >&2; exit 1; fi
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
 # The scenarios run on both targets: the embedded engine (clock sped up) and LocalStack's engine on this host.
 # Both listen on 4566, so they run one after the other.
-test: lint synth security
+test: lint synth security $(CHROMIUM)
 	cfn-lint
 	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --target embedded \
 	  --ignore=tests/localstack --ignore=tests/differential --ignore=tests/reliability --ignore=tests/security

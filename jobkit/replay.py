@@ -22,6 +22,8 @@ from jobkit.errors import JobkitError
 from jobkit.failed_events import FailedEvent, job_of, list_failed, read_jsonl
 
 RESTORED = "Restored"
+#: how long a replay, and then each replayed job's outcome, is waited for
+REPLAY_TIMEOUT = 120.0
 #: CDK names the error handlers ``<stack>-ErrorHandler<N>Function<hash>-<suffix>``; the suffix differs per deployment
 _HANDLER = re.compile(r"ErrorHandler(\d+)Function")
 
@@ -34,7 +36,8 @@ class ReplayResult:
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _archive(deployment: Deployment, name: str | None) -> dict[str, Any]:
+def describe_archive(deployment: Deployment, name: str | None = None) -> dict[str, Any]:
+    """DescribeArchive of ``name`` (default: the stack's archive); JobkitError if the target has none such."""
     events = deployment.client("events")
     archive_name = name or deployment["FailedJobsEventArchiveName"]
     try:
@@ -43,23 +46,30 @@ def _archive(deployment: Deployment, name: str | None) -> dict[str, Any]:
         raise JobkitError(f"no archive named {archive_name!r} on target {deployment.target}") from exc
 
 
+def replay_name() -> str:
+    """A new replay's name: when it started and a random part (ReplayName takes letters, digits, ".", "-" and
+    "_", 64 at most: https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_StartReplay.html)."""
+    return f"jobkit-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid4().hex[:6]}"
+
+
 def archive_event_count(deployment: Deployment, name: str | None = None) -> int:
-    return int(_archive(deployment, name).get("EventCount", 0))
+    return int(describe_archive(deployment, name).get("EventCount", 0))
 
 
 def replay_archive(deployment: Deployment, *, since: datetime | None = None, until: datetime | None = None,
                    archive: str | None = None, say: Callable[[str], None] = lambda _: None,
-                   timeout: float = 120) -> ReplayResult:
-    """Starts a replay of ``[since, until]``, waits for it to complete and for each job's outcome."""
+                   timeout: float = REPLAY_TIMEOUT, name: str | None = None) -> ReplayResult:
+    """Starts a replay of ``[since, until]`` (named ``name``, else ``replay_name()``), waits for it to complete
+    and for each job's outcome."""
     events = deployment.client("events")
-    described = _archive(deployment, archive)
+    described = describe_archive(deployment, archive)
     created = described.get("CreationTime")
     start = since or (created if isinstance(created, datetime) else datetime.now(UTC) - timedelta(days=1))
     end = until or datetime.now(UTC)
     if end <= start:
         raise JobkitError(f"--until ({end.isoformat()}) must be after --since ({start.isoformat()})")
     bus_arn = events.describe_event_bus(Name=deployment["FailedJobsEventBusName"])["Arn"]
-    name = f"jobkit-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid4().hex[:6]}"
+    name = name or replay_name()
     say(f"replay {name}: {described['ArchiveName']} from {start.isoformat()} to {end.isoformat()}")
     events.start_replay(ReplayName=name, EventSourceArn=described["ArchiveArn"], EventStartTime=start,
                         EventEndTime=end, Destination={"Arn": bus_arn})

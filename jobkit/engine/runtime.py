@@ -20,9 +20,12 @@ from typing import Any, TextIO
 from botocore.config import Config
 from werkzeug.wrappers import Request, Response
 
+from jobkit.client.deployment import Deployment
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
 from jobkit.engine.core.destinations import Destinations
+from jobkit.engine.core.endpoints import refuse
 from jobkit.engine.core.hops import HopLog, HopObserver
+from jobkit.engine.core.page import PageApi
 from jobkit.engine.core.server import EngineApp, EngineServer
 from jobkit.engine.core.service import EngineContext
 from jobkit.engine.core.trace import JobTraces, TraceApi
@@ -84,6 +87,7 @@ class EmbeddedEngine:
         self.stacks: Stacks | None = None
         self._deploying = threading.Lock()
         self.outputs: dict[str, str] = {}
+        self._deployment: Deployment | None = None  # the engine's own, as the page reads it (``_own_deployment``)
         #: the started services by folder name (``jobkit.engine.services.SERVED``)
         self.services: dict[str, Any] = {}
         self.destinations = Destinations()
@@ -219,6 +223,16 @@ class EmbeddedEngine:
         app.routes["/_jobkit/jobs"] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).jobs_http
         app.routes[TraceApi.PREFIX] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).trace_http
         app.routes["/_jobkit/reset"] = self._reset_http
+        app.routes.update(PageApi(self._own_deployment).routes())
+
+    def _own_deployment(self) -> Deployment | None:
+        """The engine's own stack as a client reaches it (the page reads it through the engine's AWS APIs)."""
+        if self.server is None or "JobsTableName" not in self.outputs:
+            return None
+        outputs = dict(self.outputs)
+        if self._deployment is None or self._deployment.outputs != outputs:
+            self._deployment = Deployment(target="embedded", outputs=outputs, endpoint_url=self.url, region=REGION)
+        return self._deployment
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
     def _deploy_http(self, request: Request) -> Response:
@@ -226,17 +240,17 @@ class EmbeddedEngine:
         it first); the answer lists what changed and the outputs. A template the engine cannot deploy is a 400
         with the reason; the stack keeps what was done before the failing resource."""
         if request.method != "POST":
-            return _jobkit_error(405, f"{request.method} is not served here: POST applies the stack again",
+            return refuse(405, f"{request.method} is not served here: POST applies the stack again",
                                  {"Allow": "POST"})
         if request.get_data().strip() not in (b"", b"{}"):
-            return _jobkit_error(400, "the body must be empty: the engine deploys its own cloud assembly "
+            return refuse(400, "the body must be empty: the engine deploys its own cloud assembly "
                                       f"({self.template_dir.name}/)")
         if self._deploying.locked():
-            return _jobkit_error(409, "a deployment is under way; try again when it ends")
+            return refuse(409, "a deployment is under way; try again when it ends")
         try:
             changes = self.deploy()
         except DeploymentError as exc:
-            return _jobkit_error(400, str(exc))
+            return refuse(400, str(exc))
         return Response(json.dumps({"changes": changes.summary(), "outputs": self.outputs}),
                         content_type="application/json")
 
@@ -244,14 +258,14 @@ class EmbeddedEngine:
         """``GET`` reads the sandbox clock; ``POST {"advance": seconds}`` moves it on. Bad input is a 400 with a
         message and moves nothing."""
         if request.method not in ("GET", "POST"):
-            return _jobkit_error(405, f"{request.method} is not served here: GET reads the clock, POST "
+            return refuse(405, f"{request.method} is not served here: GET reads the clock, POST "
                                       '{"advance": seconds} moves it on', {"Allow": "GET, POST"})
         if request.method == "POST":
             try:
                 seconds = clock_advance(request.get_data())
                 self.clock.advance(seconds)
             except ValueError as exc:
-                return _jobkit_error(400, str(exc))
+                return refuse(400, str(exc))
         return Response(json.dumps({"now": self.clock.now(), "scale": self.clock.scale}),
                         content_type="application/json")
 
@@ -284,14 +298,14 @@ class EmbeddedEngine:
     def _reset_http(self, request: Request) -> Response:
         """``POST`` (no body, or ``{}``) resets the sandbox (``reset``); the answer says what was cleared."""
         if request.method != "POST":
-            return _jobkit_error(405, f"{request.method} is not served here: POST clears the sandbox's data",
+            return refuse(405, f"{request.method} is not served here: POST clears the sandbox's data",
                                  {"Allow": "POST"})
         try:
             reset_body(request.get_data())
         except ValueError as exc:
-            return _jobkit_error(400, str(exc))
+            return refuse(400, str(exc))
         if not self._deploying.acquire(timeout=RESET_LOCK_WAIT):
-            return _jobkit_error(409, "a deployment or another reset is under way; try again when it ends")
+            return refuse(409, "a deployment or another reset is under way; try again when it ends")
         try:
             summary = self._reset()
         finally:
@@ -337,9 +351,3 @@ def reset_body(body: bytes) -> None:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
-
-
-def _jobkit_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    """An answer of jobkit's own endpoints to bad input: the status and ``{"message": ...}``."""
-    return Response(json.dumps({"message": message}), status=status, headers=headers or {},
-                    content_type="application/json")

@@ -28,6 +28,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine import moto as moto_patches
+from jobkit.engine.core.endpoints import refuse
 from jobkit.engine.core.errors import not_implemented, protocol_of, rest_operation
 from jobkit.engine.core.front_door import FrontDoor, FrontDoorSettings, Refusal, request_limit, too_large
 from jobkit.engine.moto import fast as moto_fast
@@ -212,6 +213,8 @@ class EngineApp:
             head = request.path[:request.path.find("/", 9) + 1]
             if head and head in self.routes:
                 return self.routes[head](request)
+        if request.path.startswith("/_jobkit/"):  # jobkit's own namespace: nothing under it reaches moto
+            return refuse(404, f"not found: jobkit serves {', '.join(sorted(self.routes))}")
         api = self._api_target(request)
         if api is not None:
             if self.api_handler is None:

@@ -22,6 +22,7 @@ from typing import Any
 from moto.backends import get_backend
 from werkzeug.wrappers import Request, Response
 
+from jobkit.engine.core.endpoints import answer, methods_only, names, query_refusal, refuse, whole_number
 from jobkit.engine.core.front_door import SettingError
 from jobkit.job_ids import JOB_ID, JOB_ID_RULE
 from jobkit.sandbox import ACCOUNT, REGION
@@ -159,51 +160,47 @@ class TraceApi:
 
     def trace_http(self, request: Request) -> Response:
         """``GET /_jobkit/jobs/{id}/trace``: ``{"jobId", "hops": [...]}`` in the order they happened."""
-        refused = _get_only(request, "GET /_jobkit/jobs/{id}/trace reads a job's hops")
+        refused = methods_only(request, ("GET",), "GET /_jobkit/jobs/{id}/trace reads a job's hops")
         if refused is not None:
             return refused
         job_id, _, rest = request.path.removeprefix(self.PREFIX).partition("/")
         if rest != "trace":
-            return _error(404, "not found: GET /_jobkit/jobs/{id}/trace reads a job's hops, GET /_jobkit/jobs "
+            return refuse(404, "not found: GET /_jobkit/jobs/{id}/trace reads a job's hops, GET /_jobkit/jobs "
                                "lists the recent jobs")
         if not JOB_ID.fullmatch(job_id):
-            return _error(400, JOB_ID_RULE)
+            return refuse(400, JOB_ID_RULE)
         if request.args:
-            return _error(400, f"no query parameters are taken here, got {_names(request.args)}")
+            return refuse(400, f"no query parameters are taken here, got {names(request.args)}")
         hops = self.traces.hops(job_id)
         if hops is None:
-            return _error(404, f"no trace of job {job_id}: the engine keeps the last {self.traces.limit} jobs "
+            return refuse(404, f"no trace of job {job_id}: the engine keeps the last {self.traces.limit} jobs "
                                f"({TRACE_JOBS_ENV}), since it started")
-        return _json({"jobId": job_id, "hops": hops})
+        return answer({"jobId": job_id, "hops": hops})
 
     def jobs_http(self, request: Request) -> Response:
         """``GET /_jobkit/jobs?limit=&before=``: the recent jobs, newest first, ``limit`` (1-500, default 50) at a
         time; ``before`` is the last job id of the previous page (``next`` of its answer)."""
-        refused = _get_only(request, "GET /_jobkit/jobs lists the recent jobs")
+        refused = methods_only(request, ("GET",), "GET /_jobkit/jobs lists the recent jobs") \
+            or query_refusal(request, ("limit", "before"))
         if refused is not None:
             return refused
-        unknown = set(request.args) - {"limit", "before"}
-        if unknown:
-            return _error(400, f"unknown query parameters {_names(unknown)}: limit and before are taken")
-        if any(len(request.args.getlist(name)) > 1 for name in request.args):
-            return _error(400, "each query parameter is given once")
-        text = request.args.get("limit", str(DEFAULT_PAGE))
-        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PAGE):
-            return _error(400, f"limit must be a whole number from 1 to {MAX_PAGE}, got {text[:20]!r}")
+        limit = whole_number(request, "limit", DEFAULT_PAGE, MAX_PAGE)
+        if isinstance(limit, Response):
+            return limit
         before = request.args.get("before")
         if before is not None and not JOB_ID.fullmatch(before):
-            return _error(400, f"before must be a job id: {JOB_ID_RULE}")
+            return refuse(400, f"before must be a job id: {JOB_ID_RULE}")
         try:
-            page, more = self.traces.recent(int(text), before)
+            page, more = self.traces.recent(limit, before)
         except KeyError:
-            return _error(400, f"before names job {before}, which the engine does not keep (any more): start "
+            return refuse(400, f"before names job {before}, which the engine does not keep (any more): start "
                                "from the first page")
         jobs = [{"jobId": job, "at": iso(at), "hops": count, "consumers": self._statuses(job)}
                 for job, at, count in page]
         document: dict[str, Any] = {"jobs": jobs}
         if more and page:
             document["next"] = page[-1][0]
-        return _json(document)
+        return answer(document)
 
     def _statuses(self, job_id: str) -> dict[str, str]:
         """Each consumer's status on the job's item in the jobs table (``docs/contracts.md``), read in moto."""
@@ -226,22 +223,3 @@ def _key(job_id: str) -> Any:
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     return DynamoType({"S": job_id})
-
-
-def _get_only(request: Request, what: str) -> Response | None:
-    if request.method == "GET":
-        return None
-    return _error(405, f"{request.method} is not served here: {what}", {"Allow": "GET"})
-
-
-def _names(names: Any) -> str:
-    return ", ".join(sorted(str(n)[:40] for n in names))
-
-
-def _json(document: Any) -> Response:
-    return Response(json.dumps(document), content_type="application/json")
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps({"message": message}), status=status, headers=headers or {},
-                    content_type="application/json")
