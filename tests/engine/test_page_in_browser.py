@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -127,3 +128,39 @@ def test_a_failed_job_shows_among_the_failed_events_and_a_replay_from_the_page_r
     expect(page.locator('.hop[data-lane="archive"]').first).to_contain_text("archive")
     expect(page.locator('.hop[data-lane="error handler"]').first).to_contain_text("error handler invoked")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_ten_thousand_recorded_jobs_are_paged_fifty_at_a_time_newest_first(page: Any) -> None:
+    """The jobs list answered by a trace store of its own holding 10,000 jobs (the engine's default), so the
+    session engine's store is left as it is; the page pages through it with its buttons."""
+    from playwright.sync_api import expect
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from jobkit.engine.core.trace import JobTraces, TraceApi
+
+    traces = JobTraces(10_000)
+    ids = [f"job-{n:05d}" for n in range(10_000)]
+    for n, job in enumerate(ids):
+        traces.record(job, "apigateway", "request", "POST /jobs -> 200", at=1_700_000_000 + n)
+    api = TraceApi(traces, lambda: None)
+
+    def answer(route: Any) -> None:
+        url = urlsplit(route.request.url)
+        response = api.jobs_http(Request(EnvironBuilder(path=url.path, query_string=url.query).get_environ()))
+        route.fulfill(status=response.status_code, body=response.get_data(), content_type="application/json")
+
+    page.route("**/_jobkit/jobs?*", answer)
+    page.reload()
+    rows = page.locator("#jobs-body tr[data-job]")
+    newest = [ids[-1 - n] for n in range(50)]
+    expect(rows).to_have_count(50)
+    assert rows.evaluate_all("rows => rows.map(r => r.dataset.job)") == newest
+    for number in (2, 3):
+        page.click("#older")
+        expect(page.locator("#page-note")).to_have_text(f"page {number}")
+        expect(rows.first).to_have_attribute("data-job", ids[-1 - 50 * (number - 1)])
+        expect(rows).to_have_count(50)
+    page.click("#newer")
+    expect(page.locator("#page-note")).to_have_text("page 2")
+    expect(rows.first).to_have_attribute("data-job", ids[-51])
