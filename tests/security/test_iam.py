@@ -49,7 +49,9 @@ def role(sandbox: Sandbox, *statements: dict[str, Any], validated: bool = True) 
 
 def not_authorized(principal: str, resource: str, *, explicit: bool = False) -> str:
     message = f"User: {principal} is not authorized to perform: {INVOKE} on resource: {resource}"
-    return message + " with an explicit deny" if explicit else message
+    if explicit:
+        return message + " with an explicit deny"
+    return message + f" because no identity-based policy allows the {INVOKE} action"
 
 
 def test_a_deny_with_a_condition_still_denies(sandbox: Sandbox) -> None:

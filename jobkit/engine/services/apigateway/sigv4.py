@@ -61,6 +61,11 @@ class Credential:
     expiration: dt.datetime
 
 
+#: keys API Gateway does not know: an AccessDeniedException in its words ("How do I troubleshoot HTTP 403 errors
+#: from API Gateway?", https://repost.aws/knowledge-center/api-gateway-troubleshoot-403-forbidden)
+INVALID_TOKEN = "The security token included in the request is invalid."  # noqa: S105  # nosec B105  # a message, not a secret
+
+
 class SignatureError(Exception):
     """A refusal: HTTP status, API Gateway's error type and message."""
 
@@ -184,9 +189,9 @@ def verify(request: SignedRequest, lookup: Callable[[str], Credential | None], *
         raise SignatureError("InvalidSignatureException", problems)
     credential = lookup(access_key)
     if credential is None:
-        raise SignatureError("UnrecognizedClientException", "The security token included in the request is invalid.")
+        raise SignatureError("AccessDeniedException", INVALID_TOKEN)
     if credential.session_token is not None and headers.get("x-amz-security-token") != credential.session_token:
-        raise SignatureError("UnrecognizedClientException", "The security token included in the request is invalid.")
+        raise SignatureError("AccessDeniedException", INVALID_TOKEN)
     if credential.expiration < now:
         raise SignatureError("ExpiredTokenException", "The security token included in the request is expired")
     payload_hash = hashlib.sha256(request.body).hexdigest()  # the body's one hash, used for both checks below

@@ -153,5 +153,14 @@ def role_policies(account: str, role_arn: str) -> list[dict[str, Any]]:
 
 
 def not_authorized_message(principal_arn: str, action: str, resource: str, decision: Decision) -> str:
+    """API Gateway's words for an IAM refusal, each decision its own: "... with an explicit deny" ("How do I
+    troubleshoot HTTP 403 errors from API Gateway?",
+    https://repost.aws/knowledge-center/api-gateway-troubleshoot-403-forbidden), and for a caller no policy allows
+    "... because no identity-based policy allows the execute-api:Invoke action" ("How do I troubleshoot signature
+    mismatch errors ... with IAM authentication to API Gateway?",
+    https://repost.aws/knowledge-center/api-gateway-iam-sigv4-mismatch). A policy IAM would refuse allows
+    nothing: the caller is told as one no policy allows."""
     message = f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource}"
-    return message + " with an explicit deny" if decision is Decision.EXPLICIT_DENY else message
+    if decision is Decision.EXPLICIT_DENY:
+        return message + " with an explicit deny"
+    return f"{message} because no identity-based policy allows the {action} action"

@@ -79,7 +79,8 @@ def test_expired_signature_is_refused(api: JobsApi, monkeypatch: pytest.MonkeyPa
 def test_unknown_credentials_are_refused(api: JobsApi) -> None:
     answer = post(api, json.dumps({"seconds": 1}), credentials=Credentials("test", "test"))
     assert answer.status == 403
-    assert answer.headers["x-amzn-ErrorType"] == "UnrecognizedClientException"
+    assert answer.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert answer.body == {"message": "The security token included in the request is invalid."}
 
 
 def test_other_principal_is_not_authorized(api: JobsApi, deployment: Deployment) -> None:
@@ -92,7 +93,8 @@ def test_other_principal_is_not_authorized(api: JobsApi, deployment: Deployment)
     assert answer.headers["x-amzn-ErrorType"] == "AccessDeniedException"
     resource = (f"arn:aws:execute-api:us-east-1:000000000000:{deployment['JobsApiId']}/dev/POST/jobs")
     assert answer.body == {"Message": f"User: arn:aws:sts::000000000000:assumed-role/{role['RoleName']}/intruder "
-                                      f"is not authorized to perform: execute-api:Invoke on resource: {resource}"}
+                                      f"is not authorized to perform: execute-api:Invoke on resource: {resource} "
+                                      "because no identity-based policy allows the execute-api:Invoke action"}
 
 
 def test_invoke_role_may_not_call_other_methods(api: JobsApi) -> None:

@@ -88,7 +88,7 @@ def test_expired_signature_message() -> None:
 
 
 def test_unknown_key_and_expired_token() -> None:
-    assert refusal(signed(), lambda key: None).error_type == "UnrecognizedClientException"
+    assert refusal(signed(), lambda key: None).error_type == "AccessDeniedException"
     old = dataclasses.replace(KEY, expiration=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
     assert refusal(signed(), lambda key: old).error_type == "ExpiredTokenException"
 

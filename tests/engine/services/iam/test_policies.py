@@ -118,7 +118,8 @@ def test_a_role_that_does_not_exist_has_no_policies() -> None:
 
 def test_an_explicit_deny_says_so() -> None:
     principal = "arn:aws:sts::000000000000:assumed-role/R/s"
+    base = f"User: {principal} is not authorized to perform: {ACTION} on resource: {ARN}"
     implicit = not_authorized_message(principal, ACTION, ARN, Decision.IMPLICIT_DENY)
-    assert implicit == f"User: {principal} is not authorized to perform: {ACTION} on resource: {ARN}"
-    assert not_authorized_message(principal, ACTION, ARN, Decision.EXPLICIT_DENY) == implicit + " with an explicit deny"
+    assert implicit == f"{base} because no identity-based policy allows the {ACTION} action"
+    assert not_authorized_message(principal, ACTION, ARN, Decision.EXPLICIT_DENY) == base + " with an explicit deny"
     assert not_authorized_message(principal, ACTION, ARN, Decision.INVALID_POLICY) == implicit
