@@ -81,6 +81,14 @@ def not_implemented(service: str, operation: str) -> AwsError:
                     " (an operation it does not serve is refused, never answered as if done)", 501)
 
 
+def internal_failure(service: str, operation: str, exc: BaseException) -> AwsError:
+    """An operation that failed inside the engine: 500 ``InternalFailure``, the code AWS documents for "an unknown
+    error, exception or failure" (Common Errors, e.g.
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html), naming what failed."""
+    return AwsError("InternalFailure", f"the jobkit engine failed serving {service} {operation or 'this call'}: "
+                    f"{type(exc).__name__}: {str(exc)[:300]}", 500)
+
+
 @functools.lru_cache(maxsize=64)
 def _rest_routes(service: str) -> tuple[tuple[str, tuple[str, ...], str], ...]:
     """(HTTP method, path segments with ``{label}`` placeholders, operation) of a REST service's operations."""

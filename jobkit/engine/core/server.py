@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import socket
 import threading
@@ -29,13 +30,14 @@ from werkzeug.wrappers import Request, Response
 
 from jobkit.engine import moto as moto_patches
 from jobkit.engine.core.endpoints import refuse
-from jobkit.engine.core.errors import not_implemented, protocol_of, rest_operation
+from jobkit.engine.core.errors import internal_failure, not_implemented, protocol_of, rest_operation
 from jobkit.engine.core.front_door import FrontDoor, FrontDoorSettings, Refusal, request_limit, too_large
 from jobkit.engine.moto import fast as moto_fast
 from jobkit.engine.services.apigateway.gateway import RAW_HEADERS, refusal, sent_path
 from jobkit.engine.services.iam.sts import assume_role
 from jobkit.sandbox import ACCOUNT, REGION
 
+_log = logging.getLogger("jobkit.engine")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _USER_REQUEST = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
 _API_HOST = re.compile(r"^([a-z0-9]+)\.execute-api\.localhost\.localstack\.cloud(:\d+)?$")
@@ -166,15 +168,24 @@ class EngineApp:
         # one account, like LocalStack's default; moto honours this header over the access key
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.account
         call = identify(request, body)
-        response = self._route(request, call)
-        if response is not None:
-            return response(environ, start_response)
-        if call is None:
-            return self.store(environ, start_response)
         try:
+            response = self._route(request, call)
+            if response is not None:
+                return response(environ, start_response)
+            if call is None:
+                return self.store(environ, start_response)
             return self._stored(call, request, environ, start_response)
         except NotImplementedError:
+            if call is None:
+                raise
             return not_implemented(call.service, call.action).response(call.service)(environ, start_response)
+        except Exception as exc:
+            if call is None:
+                raise
+            # a failure inside moto or a served operation: AWS's InternalFailure in the service's protocol, so the
+            # SDK raises its usual error (and retries it), not a parse error on an HTML page
+            _log.exception("%s %s failed", call.service, call.action or request.path)
+            return internal_failure(call.service, call.action, exc).response(call.service)(environ, start_response)
 
     def store(self, environ: dict[str, Any], start_response: Any) -> Any:
         """moto, the store and control plane: DynamoDB (Streams) calls straight to their handler, the rest

@@ -59,3 +59,26 @@ def test_an_operation_the_engine_does_not_implement_is_a_501_naming_it(
     assert error["Error"]["Code"] == "InternalFailure"
     name = client.meta.method_to_api_mapping[operation]
     assert f"does not implement {service} {name}" in error["Error"]["Message"]
+
+
+@pytest.mark.parametrize(("service", "backend_method", "operation", "args"), [
+    ("sns", "moto.sns.models.SNSBackend.list_topics", "list_topics", {}),  # query protocol
+    ("ssm", "moto.ssm.models.SimpleSystemManagerBackend.describe_parameters", "describe_parameters", {}),  # JSON
+    ("lambda", "moto.awslambda.models.LambdaBackend.list_functions", "list_functions", {}),  # REST-JSON
+])
+def test_a_failure_inside_moto_is_an_internal_failure_in_the_services_protocol(
+        moto_endpoint: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch, service: str, backend_method: str,
+        operation: str, args: dict[str, Any]) -> None:
+    """Never a bare HTML 500: the SDK reads the error as it reads any other (and retries it, as it retries a 500)."""
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a store that broke")
+
+    monkeypatch.setattr(backend_method, broken)
+    client = moto_endpoint(service)
+    client.meta.config.retries = {"max_attempts": 0}
+    with pytest.raises(ClientError) as failed:
+        getattr(client, operation)(**args)
+    error = failed.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert error["Error"]["Code"] == "InternalFailure"
+    assert "RuntimeError: a store that broke" in error["Error"]["Message"]
