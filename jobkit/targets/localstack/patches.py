@@ -138,11 +138,28 @@ def fix_s3_storage_dir() -> str:
     return f"s3: object storage under {target} (was /tmp/localstack-s3-storage)"
 
 
+def fix_lambda_log_group() -> str:
+    """A function's logs went to ``/aws/lambda/<name>`` whatever its LoggingConfig named, while
+    GetFunctionConfiguration answered the configured group: ``jobkit logs``, a job's trace and any reader of that
+    group found it empty. Lambda sends them to LoggingConfig's LogGroup when one is set ("Sending Lambda function
+    logs to CloudWatch Logs", https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups.html);
+    LocalStack's ``ExecutionEnvironment.get_log_group_name`` ignores it."""
+    from localstack.services.lambda_.invocation.execution_environment import ExecutionEnvironment
+
+    def get_log_group_name(fn: Callable[..., str], self: Any) -> str:
+        configured = (self.function_version.config.logging_config or {}).get("LogGroup")
+        return str(configured) if configured else fn(self)
+
+    Patch.function(ExecutionEnvironment.get_log_group_name, get_log_group_name).apply()
+    return "lambda: logs go to the LoggingConfig's group when one is set (were always /aws/lambda/<name>)"
+
+
 FIXES: tuple[Callable[[], str | None], ...] = (
     fix_events_replay_time,
     fix_offline_catalog,
     fix_gateway_listen_host,
     fix_s3_storage_dir,
+    fix_lambda_log_group,
 )
 
 

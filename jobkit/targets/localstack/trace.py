@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
+from jobkit.function_logs import log_group, stack_functions
 
 #: the most stream pages and log events read for one trace (a trace is a look, not an export)
 MAX_PAGES = 50
@@ -109,37 +110,17 @@ def _record_hop(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _functions(deployment: Deployment) -> list[tuple[str, str]]:
-    """(function name, log group) of each consumer and error handler the outputs name: the function's
-    LoggingConfig group; else the stack's log group made for it (``<Function>Logs...``, which the template sets
-    as that LoggingConfig, for a target whose GetFunctionConfiguration leaves it out); else ``/aws/lambda/<name>``."""
-    lam = deployment.client("lambda")
-    groups = _stack_log_groups(deployment)
+    """(function name, log group) of each consumer and error handler the outputs name, the group as ``jobkit logs``
+    reads it (``function_logs.log_group``: the function's LoggingConfig group)."""
     found = []
-    for key in sorted(deployment.outputs):
-        if not (key.startswith(("Consumer", "ErrorHandler")) and key.endswith("FunctionName")):
+    for function in stack_functions(deployment):
+        if not function.short.startswith(("consumer", "error-handler")):
             continue
-        name = deployment.outputs[key]
         try:
-            config = lam.get_function_configuration(FunctionName=name)
+            found.append((function.name, log_group(deployment, function)))
         except ClientError:
             continue  # a function since deleted: nothing of it to read
-        logical = key.removesuffix("Name") + "Logs"  # Consumer1FunctionName -> Consumer1FunctionLogs<hash>
-        made = next((group for logical_id, group in groups if logical_id.startswith(logical)), None)
-        group = (config.get("LoggingConfig") or {}).get("LogGroup") or made or f"/aws/lambda/{name}"
-        found.append((name, group))
     return found
-
-
-def _stack_log_groups(deployment: Deployment) -> list[tuple[str, str]]:
-    """(logical id, group name) of the stack's log groups; none if the stack cannot be read."""
-    try:
-        pages = deployment.client("cloudformation").get_paginator("list_stack_resources").paginate(
-            StackName="JobsStack")
-        return [(r["LogicalResourceId"], r["PhysicalResourceId"]) for page in pages
-                for r in page.get("StackResourceSummaries", []) if r.get("ResourceType") == "AWS::Logs::LogGroup"
-                and r.get("PhysicalResourceId")]
-    except ClientError:
-        return []
 
 
 def _filtered(deployment: Deployment, group: str, term: str) -> list[dict[str, Any]]:
