@@ -472,7 +472,10 @@ def main(argv: list[str] | None = None) -> None:
         AssertionError: lambda e: str(e),
     }
     try:
-        app(args=argv, standalone_mode=False)
+        # outside standalone mode, click returns a command's typer.Exit code instead of raising it
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

@@ -1,13 +1,17 @@
 """``jobkit scenarios run --html`` against the session's engine: the report holds the scenario's outcome and its
-job's trace as the engine answers it; a path that cannot be written is one line and exit 2, after the run. And the
-CI example keeps the report as an artifact."""
+job's trace as the engine answers it, also (with the JUnit report) when a scenario failed, and the run then
+exits 1; a path that cannot be written is one line and exit 2, after the run. And the CI example keeps the report
+as an artifact."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
+from scenarios import _runner
 from tests.cli.conftest import Cli
 from tests.conftest import ROOT
 from tests.page.samples import data_of, parse
@@ -43,6 +47,28 @@ def test_a_report_path_that_cannot_be_written_is_one_line(cli: Cli, outputs_file
     lines = [line for line in ran.err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"jobkit: cannot write the HTML report {blocker / 'r.html'}"), \
         ran.err
+
+
+def test_a_failed_run_writes_both_reports_then_exits_1(cli: Cli, outputs_file: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    ran_for_real = _runner.run_one
+
+    def failing(*args: Any) -> _runner.Outcome:
+        outcome = ran_for_real(*args)
+        outcome.status, outcome.detail = _runner.FAILED, "expected <b>Success</b>, saw Failure"
+        return outcome
+
+    monkeypatch.setattr(_runner, "run_one", failing)
+    html, junit = tmp_path / "report.html", tmp_path / "scenarios.xml"
+    ran = cli("scenarios", "run", "happy_path", "--outputs", str(outputs_file), "--html", str(html),
+              "--junit-xml", str(junit))
+    assert ran.code == 1, ran.out + ran.err
+    assert "<failure" in junit.read_text(encoding="utf-8")
+    _, data = data_of(parse(html.read_text(encoding="utf-8")))
+    (scenario,) = data["scenarios"]
+    assert (scenario["status"], scenario["ok"]) == ("failed", False)
+    assert scenario["detail"] == "expected <b>Success</b>, saw Failure"
+    assert scenario["jobs"][0]["trace"]["hops"][0]["hop"] == "request"
 
 
 def test_the_ci_example_writes_the_html_report_and_uploads_it_whatever_the_outcome() -> None:
