@@ -302,12 +302,23 @@ def scenarios_list() -> None:
     out.print(table)
 
 
+def _write_report(kind: str, path: Path, write: Callable[[], None]) -> None:
+    """Writes one report of a run; a path that cannot be written is one line."""
+    try:
+        write()
+    except OSError as exc:
+        raise JobkitError(f"cannot write the {kind} report {path}: {exc.strerror or exc}") from exc
+    out.print(plain(f"{kind} report: {path}"))
+
+
 @scenarios_app.command("run")
 def scenarios_run(
     names: Annotated[list[str] | None, typer.Argument(help="scenario names (default: all)")] = None,
     target: TargetOption = DEFAULT_TARGET,
     outputs: OutputsOption = OUTPUTS_FILE,
     junit_xml: Annotated[Path | None, typer.Option("--junit-xml", help="write a JUnit report here")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="write an HTML report here: each outcome and its "
+                                                             "jobs' timelines, one file that opens offline")] = None,
     parallel: Annotated[int, typer.Option(help="scenarios run at once")] = 4,
 ) -> None:
     """Run scenarios against a deployed target; a live table shows each outcome and duration."""
@@ -319,12 +330,15 @@ def scenarios_run(
         outcomes = run_all(selected, deployment, parallel=parallel,
                            on_change=lambda o: live.update(_table(o, target)))
         live.update(_table(outcomes, target))
+    # the reports are written whatever the outcomes: a failed run is when they are read
     if junit_xml:
-        try:
-            write_junit(outcomes, junit_xml, target)
-        except OSError as exc:
-            raise JobkitError(f"cannot write the JUnit report {junit_xml}: {exc.strerror}") from exc
-        out.print(plain(f"JUnit report: {junit_xml}"))
+        _write_report("JUnit", junit_xml, lambda: write_junit(outcomes, junit_xml, target))
+    if html:
+        from jobkit.page.report import read_traces, write_report
+
+        traces = read_traces(deployment, outcomes)
+        _write_report("HTML", html, lambda: write_report(outcomes, traces, html, target,
+                                                         consumers=deployment.consumer_ids()))
     failed = [o for o in outcomes if o.status == FAILED]
     if failed:
         raise typer.Exit(1)
@@ -458,7 +472,10 @@ def main(argv: list[str] | None = None) -> None:
         AssertionError: lambda e: str(e),
     }
     try:
-        app(args=argv, standalone_mode=False)
+        # outside standalone mode, click returns a command's typer.Exit code instead of raising it
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

@@ -1,6 +1,7 @@
 """The page's files: one HTML page, its style sheet and two scripts, served by the embedded engine at
-``/_jobkit/`` and inlined whole into the HTML report of ``jobkit scenarios run --html``. Plain files, no build
-step and nothing fetched from elsewhere: they work offline and on a machine with no Node."""
+``/_jobkit/``; the style sheet and the timeline are also inlined whole, with ``report.js``, into the HTML report of
+``jobkit scenarios run --html`` (``jobkit.page.report``). Plain files, no build step and nothing fetched from
+elsewhere: they work offline and on a machine with no Node."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ ASSETS: dict[str, str] = {
     "page.css": "text/css; charset=utf-8",
     "timeline.js": "text/javascript; charset=utf-8",
     "page.js": "text/javascript; charset=utf-8",
+    "report.js": "text/javascript; charset=utf-8",
 }
 
 

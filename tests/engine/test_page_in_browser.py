@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,28 +16,13 @@ import pytest
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import JobsApi
 from jobkit.engine.runtime import EmbeddedEngine
-
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update"]
-REPORTS = Path(__file__).resolve().parents[2] / "reports"
-#: Playwright's waits on the page (conditions, with this deadline), in milliseconds
-WAIT_MS = 45_000
-LANES = ["API", "table", "stream", "consumer_1", "consumer_2", "SNS", "error handler", "bus", "archive"]
+from tests.browser import LANES, REPORTS, WAIT_MS, chromium
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
