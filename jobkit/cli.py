@@ -6,6 +6,7 @@ Every failure the user can act on is one clear line and a non-zero exit, never a
 from __future__ import annotations
 
 import math
+import os
 import re
 import shlex
 import signal
@@ -76,6 +77,10 @@ def up(
                                                    "ages and the jobs' sleeps take 1/N of real time)")] = 1.0,
     watch: Annotated[bool, typer.Option(help="embedded, in the foreground: a saved handler reaches the "
                                              "functions, a saved stack is applied in place")] = True,
+    archive_delay: Annotated[float | None, typer.Option(help="embedded only: seconds of the sandbox clock before "
+                                                           "an archived event is counted and replayable, as "
+                                                           "archiving lags on AWS (default 0; "
+                                                           "JOBKIT_ARCHIVE_DELAY)")] = None,
 ) -> None:
     """Start a sandbox, deploy the stack into it, print Ready. and the endpoints."""
     if not (math.isfinite(time_scale) and time_scale > 0):
@@ -83,9 +88,15 @@ def up(
     if _check_target(target) == "embedded":
         from jobkit.engine.core.front_door import FrontDoorSettings
         from jobkit.engine.core.trace import trace_jobs_from_env
+        from jobkit.engine.services.events.buses import ARCHIVE_DELAY_ENV, archive_delay_from_env
 
+        if archive_delay is not None:  # the engine (in this process or the one it starts) reads the setting
+            os.environ[ARCHIVE_DELAY_ENV] = f"{archive_delay:g}"
         FrontDoorSettings.from_env()  # a bad setting is one line now, not after the synth
         trace_jobs_from_env()
+        archive_delay_from_env()
+    elif archive_delay is not None:
+        raise JobkitError("--archive-delay is served by the embedded engine only")
     if target == "embedded" and not detach:
         from jobkit.targets.embedded import serve
 

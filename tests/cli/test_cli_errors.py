@@ -107,6 +107,8 @@ def test_scenarios_list_names_every_scenario() -> None:
     (["up", "--detach"], {"JOBKIT_ALLOWED_HOSTS": "a b"}, "JOBKIT_ALLOWED_HOSTS: 'a b' is not a host name"),
     (["up", "--time-scale", "nan"], {}, "--time-scale must be a positive number"),
     (["up", "--time-scale", "inf"], {}, "--time-scale must be a positive number"),
+    (["up", "--archive-delay=-5"], {}, "JOBKIT_ARCHIVE_DELAY='-5': use a number of seconds"),
+    (["up"], {"JOBKIT_ARCHIVE_DELAY": "soon"}, "JOBKIT_ARCHIVE_DELAY='soon': use a number of seconds"),
 ])
 def test_a_bad_setting_of_the_sandbox_is_one_line_before_anything_starts(args: list[str], env: dict[str, str],
                                                                           says: str) -> None:

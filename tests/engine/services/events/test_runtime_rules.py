@@ -250,3 +250,67 @@ def test_a_run_time_archive_keeps_matching_events_and_replays_answer(sandbox: Sa
     with pytest.raises(ClientError) as two_filters:
         events.list_replays(NamePrefix=name, State="COMPLETED")
     assert two_filters.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_put_events_and_start_replay_refusals_in_the_json_error_shape(sandbox: Sandbox) -> None:
+    """The ValidationExceptions of PutEvents (1 to 10 entries, less than 256 KB in all) and StartReplay (name,
+    window, destination bus), as https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
+    and API_StartReplay.html / API_ReplayDestination.html document them."""
+    entry = {"Source": "app.orders", "DetailType": "created", "Detail": "{}", "EventBusName": sandbox.bus}
+
+    def refusal(call: Callable[[], Any]) -> dict[str, Any]:
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        return dict(refused.value.response["Error"])
+
+    eleven = refusal(lambda: sandbox.events.put_events(Entries=[entry] * 11))
+    assert eleven["Code"] == "ValidationException" and "less than or equal to 10" in eleven["Message"]
+    big = {**entry, "Detail": json.dumps({"blob": "x" * (256 * 1024)})}
+    too_big = refusal(lambda: sandbox.events.put_events(Entries=[big]))
+    assert too_big == {"Code": "ValidationException",
+                       "Message": "Total size of the entries in the request is over the limit."}
+
+    _, archive_arn = sandbox.archive({"source": ["app.orders"]})
+    now = dt.datetime.now(dt.UTC)
+    window = {"EventSourceArn": archive_arn, "EventStartTime": now - dt.timedelta(minutes=5), "EventEndTime": now,
+              "Destination": {"Arn": sandbox.bus_arn}}
+    name = refusal(lambda: sandbox.events.start_replay(ReplayName="no spaces", **window))
+    assert name["Code"] == "ValidationException" and "'replayName'" in name["Message"]
+    assert "regular expression pattern" in name["Message"]
+    reversed_window = {**window, "EventStartTime": now, "EventEndTime": now - dt.timedelta(minutes=5)}
+    backwards = refusal(lambda: sandbox.events.start_replay(ReplayName=f"back-{sandbox.tag}", **reversed_window))
+    assert backwards == {"Code": "ValidationException", "Message": "Parameter EventEndTime is not valid. Reason: "
+                                                                   "EventStartTime must be before EventEndTime."}
+    cross = refusal(lambda: sandbox.events.start_replay(ReplayName=f"cross-{sandbox.tag}",
+                                                        **{**window, "Destination": {"Arn": sandbox.other_bus()}}))
+    assert cross == {"Code": "ValidationException", "Message": "Parameter Destination.Arn is not valid. Reason: "
+                                                               "Cross event bus replay is not permitted."}
+    assert sandbox.events.list_replays(NamePrefix=f"back-{sandbox.tag}")["Replays"] == []
+
+
+def test_an_undeliverable_event_goes_to_the_dead_letter_queue_with_the_documented_attributes(
+        sandbox: Sandbox) -> None:
+    """A target that fails with its retries spent: the event, as it is, in the DeadLetterConfig queue with
+    ERROR_CODE, ERROR_MESSAGE, RULE_ARN and TARGET_ARN
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
+    url, dlq_arn = sandbox.queue("dlq")
+    missing = f"arn:aws:lambda:us-east-1:000000000000:function:missing-{sandbox.tag}"
+    rule = sandbox.rule("broken", {"detail-type": ["doomed"]}, [{
+        "Id": "f", "Arn": missing, "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
+        "DeadLetterConfig": {"Arn": dlq_arn}}])
+    event_id = sandbox.put("doomed", {"order": "o-9"})
+
+    def poll() -> list[dict[str, Any]]:
+        answer = sandbox.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                             MessageAttributeNames=["All"])
+        sandbox.received[url] += answer.get("Messages", [])
+        return sandbox.received[url]
+
+    messages = wait_for(poll, lambda got: len(got) >= 1, timeout=10, describe="the dead-lettered event")
+    assert json.loads(messages[0]["Body"])["id"] == event_id
+    attributes = {k: v["StringValue"] for k, v in messages[0]["MessageAttributes"].items()}
+    rule_arn = sandbox.events.describe_rule(Name=rule, EventBusName=sandbox.bus)["Arn"]
+    assert attributes["RULE_ARN"] == rule_arn and attributes["TARGET_ARN"] == missing
+    assert attributes["ERROR_CODE"] and attributes["ERROR_MESSAGE"]
+    assert attributes["RETRY_ATTEMPTS"] == "0" and attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts"
