@@ -240,7 +240,7 @@ def test_the_lambda_event_carries_the_subject_and_message_attributes(engine: Any
     handed: list[tuple[str, Delivery]] = []
     routes = Destinations()
     routes.register("lambda", lambda arn, delivery: handed.append((arn, delivery)))
-    service = SnsService(ACCOUNT, REGION, routes, engine.clock)
+    service = SnsService(ACCOUNT, REGION, routes, engine.clock, engine.services["sns"].signer)
     message_id = service.publish(topic, "with attributes", "a subject", {
         "kind": {"Type": "String", "Value": "order"}, "price": {"Type": "Number", "Value": "12.5"}})
     service.publish(topic, "filtered out", attributes={"kind": {"Type": "String", "Value": "refund"}})
