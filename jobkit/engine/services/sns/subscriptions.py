@@ -33,6 +33,8 @@ from jobkit.engine.services.sns.signing import VERSIONS as SIGNATURE_VERSIONS
 SETTABLE = ("DeliveryPolicy", "FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "RedrivePolicy",
             "SubscriptionRoleArn")
 SCOPES = (filter_policy.MESSAGE_ATTRIBUTES, filter_policy.MESSAGE_BODY)
+#: Subscribe's ``Protocol`` values ("Subscribe")
+PROTOCOLS = ("http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose")
 
 
 def dead_letter_target(redrive_policy: Any) -> str | None:
@@ -109,8 +111,8 @@ class SubscriptionsApi:
         attributes = _map(form, "Attributes")
         try:
             topic_arn, protocol = form.get("TopicArn", ""), form.get("Protocol", "")
-            if not protocol:
-                raise invalid("Protocol")
+            if protocol not in PROTOCOLS:
+                raise invalid(f"Amazon SNS does not support this protocol string: {protocol[:64]}")
             checked = check_attributes(attributes)
             backend = self._backend(call)
             if topic_arn not in backend.topics:

@@ -193,6 +193,10 @@ class SnsService:
         if form is None:
             return error_response(invalid("the request body is not UTF-8 form data"))
         target = form.get("TopicArn") or form.get("TargetArn", "")
+        if "PhoneNumber" not in form and not target:
+            return error_response(invalid("TopicArn or TargetArn Reason: no value for required parameter"))
+        if "PhoneNumber" not in form and (len(target.split(":")) < 6 or not target.startswith("arn:")):
+            return error_response(invalid("TopicArn" if "TopicArn" in form else "TargetArn"))
         if "PhoneNumber" in form or not self._is_topic(target) or self._is_fifo_topic(target):
             return None
         try:
@@ -209,6 +213,8 @@ class SnsService:
         if form is None:
             return error_response(invalid("the request body is not UTF-8 form data"))
         topic_arn = form.get("TopicArn", "")
+        if len(topic_arn.split(":")) < 6 or not topic_arn.startswith("arn:"):
+            return error_response(invalid("TopicArn"))
         if not self._is_topic(topic_arn) or self._is_fifo_topic(topic_arn):
             return None
         try:
