@@ -85,6 +85,8 @@ _SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<=:role/)[A-Za-z0-9_+=,.@-]+"), "<role>"),
     (re.compile(r"(?<=/restapis/)[a-z0-9]{10}"), "<api-id>"),
     (re.compile(r"SimpleNotificationService-[0-9a-f]+\.pem"), "SimpleNotificationService-<hex>.pem"),
+    # the embedded engine runs on a free port: its own URLs (the SNS signing certificate's) name it
+    (re.compile(r"http://127\.0\.0\.1:\d+/"), "http://127.0.0.1:<port>/"),
     # where the function's code was unpacked is the engine's business; the frames inside it are not
     (re.compile(r'File "[^"]*?/(handlers/[^"]+)"'), r'File "<code>/\1"'),
     (re.compile(r"(?<=:)\d{12}(?=:)"), "<account>"),
@@ -621,10 +623,11 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
         "the host is naturally each engine's own (AWS: https://sns.<region>.amazonaws.com)",
         SNS_EVENT),
     KnownDifference(
-        "sns_*.SigningCert*", f"str:https://sns.{REGION}.amazonaws.com/SimpleNotificationService-<hex>.pem",
-        "str:http://localhost.localstack.cloud:4566/_aws/sns/SimpleNotificationService-<hex>.pem", "embedded",
-        "the certificate URL names AWS's SNS endpoint on AWS (as the embedded engine and moto write it); "
-        "LocalStack serves its own certificate. Nothing in jobkit verifies signatures",
+        "sns_*.SigningCert*", "str:http://127.0.0.1:<port>/_jobkit/sns/SimpleNotificationService.pem",
+        "str:http://localhost.localstack.cloud:4566/_aws/sns/SimpleNotificationService-<hex>.pem", "neither",
+        "each engine signs with a key of its own and serves its certificate on its own endpoint, where a "
+        "subscriber that verifies signatures fetches it (AWS: Amazon's certificate at "
+        "https://sns.<region>.amazonaws.com/SimpleNotificationService-<hex>.pem)",
         f"{SNS_FORMAT} ; {SNS_SIGNATURES}"),
     KnownDifference(
         "sns_*sqs_envelope.UnsubscribeURL",

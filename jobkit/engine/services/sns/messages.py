@@ -10,10 +10,11 @@ the SQS message attributes of raw delivery.
   ``Number``, ``Binary``; delivered as ``{"Type", "Value"}`` (Binary base64-encoded).
 - Notification JSON: "HTTP/HTTPS notification JSON format"
   (https://docs.aws.amazon.com/sns/latest/dg/http-notification-json.html); ``Subject`` appears only if one
-  was published. SNS signs it; the engine has no SNS key, so ``Signature`` is a placeholder.
+  was published. Signed as SNS signs it, with the engine's key (``signing``).
 - Lambda event: "Invoking Lambda functions with Amazon SNS notifications"
-  (https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html): ``Subject`` is null when absent, and the
-  URLs are spelled ``SigningCertUrl`` and ``UnsubscribeUrl``.
+  (https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html): ``Subject`` is null when absent, the
+  URLs are spelled ``SigningCertUrl`` and ``UnsubscribeUrl``, and the published attributes are
+  ``MessageAttributes`` as ``{"Type", "Value"}`` (an empty object when there are none).
 - Raw delivery: "Amazon SNS raw message delivery"
   (https://docs.aws.amazon.com/sns/latest/dg/sns-large-payload-raw-message-delivery.html): the message as
   published, its attributes as SQS message attributes.
@@ -26,11 +27,18 @@ import binascii
 import json
 import math
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape  # nosec B406  # escapes output we write; nothing is parsed
 
+from werkzeug.wrappers import Response
+
+from jobkit.engine.core.errors import AwsError
+from jobkit.engine.services.sns.signing import Signer
 from jobkit.lambda_runtime.report import log_timestamp
 
+XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
 MAX_MESSAGE_BYTES = 262_144
 MAX_SUBJECT = 100
 #: "Amazon SNS message attributes": at most 10 go to an SQS queue with raw delivery; a message with more is
@@ -54,6 +62,27 @@ class SnsError(Exception):
 
 def invalid(message: str) -> SnsError:
     return SnsError("InvalidParameter", f"Invalid parameter: {message}")
+
+
+def error_response(error: SnsError) -> Response:
+    """An SNS error in the query protocol's shape: ``ErrorResponse`` with ``Error`` (``Type``, ``Code``,
+    ``Message``) and ``RequestId`` (the AWS query protocol,
+    https://smithy.io/2.0/aws/protocols/aws-query-protocol.html#operation-error-serialization; the codes:
+    https://docs.aws.amazon.com/sns/latest/api/CommonErrors.html), written by the engine's one error writer."""
+    return AwsError(error.code, error.message, error.status).response("sns")
+
+
+def answer(action: str, result: str) -> Response:
+    """A query-protocol answer: ``<{action}Response>`` with its ``Result`` and ``ResponseMetadata``."""
+    body = (f'<{action}Response xmlns="{XMLNS}"><{action}Result>{result}</{action}Result><ResponseMetadata>'
+            f"<RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>")
+    return Response(body, content_type="text/xml")
+
+
+def xml_entries(values: dict[str, str]) -> str:
+    """A string map of the query protocol (``<entry><key/><value/></entry>``, as GetSubscriptionAttributes
+    answers its ``Attributes``)."""
+    return "".join(f"<entry><key>{escape(k)}</key><value>{escape(v)}</value></entry>" for k, v in values.items())
 
 
 @dataclass(frozen=True)
@@ -156,8 +185,8 @@ def attributes_size(attributes: dict[str, dict[str, str]]) -> int:
                for name, a in attributes.items())
 
 
-def notification_json(notification: Notification, subscription_arn: str, region: str,
-                      protocol: str) -> dict[str, Any]:
+def notification_json(notification: Notification, subscription_arn: str, region: str, protocol: str,
+                      signer: Signer, signature_version: str = "1") -> dict[str, Any]:
     """The JSON document SNS delivers to an SQS queue (without raw delivery) or an HTTP/S endpoint."""
     document: dict[str, Any] = {"Type": "Notification", "MessageId": notification.message_id,
                                 "TopicArn": notification.topic_arn}
@@ -166,19 +195,21 @@ def notification_json(notification: Notification, subscription_arn: str, region:
     document.update({
         "Message": notification.message_for(protocol),
         "Timestamp": log_timestamp(notification.timestamp),
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLE",
-        "SigningCertURL": _signing_cert_url(region),
+        "SignatureVersion": signature_version,
+        "Signature": "",
+        "SigningCertURL": "",
         "UnsubscribeURL": _unsubscribe_url(region, subscription_arn),
     })
     if notification.attributes:
         document["MessageAttributes"] = notification.attributes
-    return document
+    return signer.sign(document, signature_version)
 
 
-def lambda_event(notification: Notification, subscription_arn: str, region: str) -> dict[str, Any]:
-    """The event SNS invokes a subscribed function with (asynchronously): one record."""
-    return {"Records": [{
+def lambda_event(notification: Notification, subscription_arn: str, region: str, signer: Signer,
+                 signature_version: str = "1") -> dict[str, Any]:
+    """The event SNS invokes a subscribed function with (asynchronously): one record, signed like the
+    notification JSON."""
+    event: dict[str, Any] = {"Records": [{
         "EventSource": "aws:sns",
         "EventVersion": "1.0",
         "EventSubscriptionArn": subscription_arn,
@@ -189,13 +220,15 @@ def lambda_event(notification: Notification, subscription_arn: str, region: str)
             "Subject": notification.subject or None,
             "Message": notification.message_for("lambda"),
             "Timestamp": log_timestamp(notification.timestamp),
-            "SignatureVersion": "1",
-            "Signature": "EXAMPLE",
-            "SigningCertUrl": _signing_cert_url(region),
+            "SignatureVersion": signature_version,
+            "Signature": "",
+            "SigningCertUrl": "",
             "UnsubscribeUrl": _unsubscribe_url(region, subscription_arn),
             "MessageAttributes": dict(notification.attributes),
         },
     }]}
+    signer.sign(event["Records"][0]["Sns"], signature_version)
+    return event
 
 
 def sqs_attributes(attributes: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
@@ -208,10 +241,6 @@ def sqs_attributes(attributes: dict[str, dict[str, str]]) -> dict[str, dict[str,
         else:
             converted[name] = {"DataType": attribute["Type"], "StringValue": attribute["Value"]}
     return converted
-
-
-def _signing_cert_url(region: str) -> str:
-    return f"https://sns.{region}.amazonaws.com/SimpleNotificationService-0000000000000000.pem"
 
 
 def _unsubscribe_url(region: str, subscription_arn: str) -> str:

@@ -37,34 +37,39 @@ from jobkit.engine.services.sns.messages import (
     MAX_RAW_SQS_ATTRIBUTES,
     Notification,
     SnsError,
+    answer,
     attributes_from_form,
     attributes_size,
     check_message,
+    error_response,
     invalid,
     lambda_event,
     message_attribute,
     notification_json,
     sqs_attributes,
 )
+from jobkit.engine.services.sns.signing import VERSIONS as SIGNATURE_VERSIONS
+from jobkit.engine.services.sns.signing import Signer
+from jobkit.engine.services.sns.subscriptions import dead_letter_target
 
 LOG = logging.getLogger(__name__)
 #: the protocols whose deliveries the engine makes; moto makes the others
 ENGINE_PROTOCOLS = ("sqs", "lambda")
 #: "PublishBatch" (https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html): at most 10 entries
 MAX_BATCH = 10
-_XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
 
 
 class SnsService:
     """Publishes to topics; delivers to their SQS and Lambda subscriptions."""
 
-    def __init__(self, account: str, region: str, destinations: Destinations, clock: SandboxClock,
+    def __init__(self, account: str, region: str, destinations: Destinations, clock: SandboxClock, signer: Signer,
                  on_publish: Callable[[str, str, str], None] | None = None,
                  on_message: Callable[[str, str, str], None] | None = None) -> None:
         self.account = account
         self.region = region
         self.destinations = destinations
         self.clock = clock
+        self.signer = signer
         self.on_publish = on_publish  # (topic arn, subscription's function arn, message) for the hop log
         self.on_message = on_message  # (topic arn, message id, message) for the job's trace
 
@@ -106,32 +111,68 @@ class SnsService:
         return [s for s in tuple(backend.subscriptions.values()) if s.topic.arn == topic_arn]
 
     def _offer(self, subscription: Any, notification: Notification, structure: str | None) -> None:
-        """One subscription's delivery, if its filter policy takes the message. A failed delivery is logged and
-        leaves the other subscriptions (and the Publish) untouched, as in SNS."""
+        """One subscription's delivery, if its filter policy takes the message. A delivery that fails goes to the
+        subscription's dead-letter queue if it has one, and is logged otherwise; either way it leaves the other
+        subscriptions (and the Publish) untouched, as in SNS ("Amazon SNS dead-letter queues (DLQs)",
+        https://docs.aws.amazon.com/sns/latest/dg/sns-dead-letter-queues.html)."""
         protocol = subscription.protocol
+        attributes = subscription.attributes
+        if not filter_policy.accepts(attributes.get("FilterPolicy") or None, attributes.get("FilterPolicyScope"),
+                                     notification.attributes, notification.message_for(protocol)):
+            return
         try:
             if protocol not in ENGINE_PROTOCOLS:
                 subscription.publish(notification.message, notification.message_id, subject=notification.subject,
                                      message_attributes=notification.attributes or None,
                                      message_structure=structure)
-                return
-            attributes = subscription.attributes
-            if not filter_policy.accepts(attributes.get("FilterPolicy") or None,
-                                         attributes.get("FilterPolicyScope"), notification.attributes,
-                                         notification.message_for(protocol)):
-                return
-            if protocol == "lambda":
+            elif protocol == "lambda":
                 self._to_lambda(subscription, notification)
             else:
                 self._to_sqs(subscription, notification)
-        except Exception as exc:  # one endpoint's failure is its own (SNS logs it, moves on)
-            LOG.warning("SNS could not deliver %s to %s (%s): %s", notification.message_id,
-                        subscription.endpoint, protocol, exc)
+        except Exception as exc:  # one endpoint's failure is its own
+            if not self._dead_letter(subscription, notification, exc):
+                LOG.warning("SNS could not deliver %s to %s (%s): %s", notification.message_id,
+                            subscription.endpoint, protocol, exc)
+
+    def _dead_letter(self, subscription: Any, notification: Notification, error: Exception) -> bool:
+        """Sends a message its subscription could not take to the queue of its ``RedrivePolicy``
+        (``deadLetterTargetArn``): the message as an SQS subscription would get it (the notification JSON, or the
+        message and its attributes with raw delivery). The DLQ page documents no attributes of its own; the
+        engine adds ``ErrorCode`` and ``ErrorMessage`` (as LocalStack does, with ``RequestID``) so a test can read
+        why. False if the subscription has no dead-letter queue or it cannot be reached."""
+        target = dead_letter_target(subscription.attributes.get("RedrivePolicy"))
+        if target is None:
+            return False
+        reason = {"ErrorCode": {"DataType": "String", "StringValue": type(error).__name__},
+                  "ErrorMessage": {"DataType": "String", "StringValue": str(error)[:1024] or type(error).__name__},
+                  "RequestID": {"DataType": "String", "StringValue": str(uuid.uuid4())}}
+        try:
+            if _is_true(subscription.attributes.get("RawMessageDelivery")):
+                delivery = Delivery(notification.message_for("sqs"),
+                                    attributes={**sqs_attributes(notification.attributes), **reason})
+            else:
+                delivery = Delivery(self._notification_json(subscription, notification, "sqs"), attributes=reason)
+            self.destinations.send(target, delivery)
+        except Exception as exc:
+            LOG.warning("SNS could not deliver %s to %s nor to its dead-letter queue %s: %s / %s",
+                        notification.message_id, subscription.endpoint, target, error, exc)
+        return True
+
+    def _signature_version(self, topic_arn: str) -> str:
+        """The topic's ``SignatureVersion`` attribute ("1" unless set to "2")."""
+        topic = self._backend(topic_arn).topics.get(topic_arn)
+        version = str(getattr(topic, "signature_version", "1") or "1")
+        return version if version in SIGNATURE_VERSIONS else "1"
+
+    def _notification_json(self, subscription: Any, notification: Notification, protocol: str) -> dict[str, Any]:
+        return notification_json(notification, subscription.arn, self._region_of(notification.topic_arn), protocol,
+                                 self.signer, self._signature_version(notification.topic_arn))
 
     def _to_lambda(self, subscription: Any, notification: Notification) -> None:
+        event = lambda_event(notification, subscription.arn, self._region_of(notification.topic_arn), self.signer,
+                             self._signature_version(notification.topic_arn))
         if self.on_publish is not None:
             self.on_publish(notification.topic_arn, subscription.endpoint, notification.message_for("lambda"))
-        event = lambda_event(notification, subscription.arn, self._region_of(notification.topic_arn))
         self.destinations.send(subscription.endpoint, Delivery(event))
 
     def _to_sqs(self, subscription: Any, notification: Notification) -> None:
@@ -142,8 +183,8 @@ class SnsService:
             self.destinations.send(subscription.endpoint, Delivery(notification.message_for("sqs"),
                                                                    attributes=sqs_attributes(notification.attributes)))
             return
-        document = notification_json(notification, subscription.arn, self._region_of(notification.topic_arn), "sqs")
-        self.destinations.send(subscription.endpoint, Delivery(document))
+        self.destinations.send(subscription.endpoint, Delivery(self._notification_json(subscription, notification,
+                                                                                       "sqs")))
 
     # --- the HTTP actions ---------------------------------------------------------------------------------
     def intercept_publish(self, request: Request, call: AwsCall) -> Response | None:
@@ -152,6 +193,10 @@ class SnsService:
         if form is None:
             return error_response(invalid("the request body is not UTF-8 form data"))
         target = form.get("TopicArn") or form.get("TargetArn", "")
+        if "PhoneNumber" not in form and not target:
+            return error_response(invalid("TopicArn or TargetArn Reason: no value for required parameter"))
+        if "PhoneNumber" not in form and (len(target.split(":")) < 6 or not target.startswith("arn:")):
+            return error_response(invalid("TopicArn" if "TopicArn" in form else "TargetArn"))
         if "PhoneNumber" in form or not self._is_topic(target) or self._is_fifo_topic(target):
             return None
         try:
@@ -160,7 +205,7 @@ class SnsService:
                                       form.get("MessageStructure"))
         except SnsError as exc:
             return error_response(exc)
-        return _answer("Publish", f"<MessageId>{escape(message_id)}</MessageId>")
+        return answer("Publish", f"<MessageId>{escape(message_id)}</MessageId>")
 
     def intercept_publish_batch(self, request: Request, call: AwsCall) -> Response | None:
         """PublishBatch: each entry published as Publish would; an entry SNS refuses is listed as failed."""
@@ -168,6 +213,8 @@ class SnsService:
         if form is None:
             return error_response(invalid("the request body is not UTF-8 form data"))
         topic_arn = form.get("TopicArn", "")
+        if len(topic_arn.split(":")) < 6 or not topic_arn.startswith("arn:"):
+            return error_response(invalid("TopicArn"))
         if not self._is_topic(topic_arn) or self._is_fifo_topic(topic_arn):
             return None
         try:
@@ -187,7 +234,7 @@ class SnsService:
             except SnsError as exc:
                 failed.append(f"<member><Id>{escape(entry_id)}</Id><Code>{escape(exc.code)}</Code><Message>"
                               f"{escape(exc.message)}</Message><SenderFault>true</SenderFault></member>")
-        return _answer("PublishBatch", f"<Successful>{''.join(successful)}</Successful>"
+        return answer("PublishBatch", f"<Successful>{''.join(successful)}</Successful>"
                                        f"<Failed>{''.join(failed)}</Failed>")
 
     def reset(self) -> dict[str, int]:
@@ -261,19 +308,6 @@ def _batch_entries(form: dict[str, str]) -> list[dict[str, str]]:
     if sum(len(entry.get("Message", "").encode()) for entry in entries) > MAX_MESSAGE_BYTES:
         raise SnsError("BatchRequestTooLong", "The length of all the messages put together is more than the limit.")
     return entries
-
-
-def error_response(error: SnsError) -> Response:
-    """An SNS error in the query protocol's shape (botocore reads ``Code`` and ``Message``)."""
-    body = (f'<ErrorResponse xmlns="{_XMLNS}"><Error><Type>Sender</Type><Code>{escape(error.code)}</Code>'
-            f"<Message>{escape(error.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
-    return Response(body, status=error.status, content_type="text/xml")
-
-
-def _answer(action: str, result: str) -> Response:
-    body = (f'<{action}Response xmlns="{_XMLNS}"><{action}Result>{result}</{action}Result><ResponseMetadata>'
-            f"<RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>")
-    return Response(body, content_type="text/xml")
 
 
 def _base64(value: bytes | str | None) -> str | None:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from jobkit.engine.services.sns.filter_policy import MESSAGE_BODY, accepts
+from jobkit.engine.services.sns.filter_policy import MESSAGE_BODY, accepts, validate
+from jobkit.engine.services.sns.messages import SnsError
 
 
 def _attributes(**values: Any) -> dict[str, dict[str, str]]:
@@ -107,3 +108,68 @@ def test_body_policies_match_nulls_booleans_and_arrays() -> None:
 
 def test_a_policy_on_attributes_never_reads_the_body() -> None:
     assert not accepts(json.dumps({"kind": ["order"]}), "MessageAttributes", {}, json.dumps({"kind": "order"}))
+
+
+@pytest.mark.parametrize(("cidr", "address", "taken"), [
+    ("10.0.0.0/24", "10.0.0.255", True),
+    ("10.0.0.0/24", "10.0.1.0", False),
+    ("2001:db8::/32", "2001:db8:1::1", True),
+    ("10.0.0.0/24", "not an address", False),
+])
+def test_cidr_matches_ip_addresses_in_the_range(cidr: str, address: str, taken: bool) -> None:
+    """"IP address matching" (https://docs.aws.amazon.com/sns/latest/dg/ip-address-matching.html)."""
+    assert on_attributes({"source_ip": [{"cidr": cidr}]}, source_ip=address) is taken
+    assert on_body({"source_ip": [{"cidr": cidr}]}, {"source_ip": address}) is taken
+
+
+def test_anything_but_a_suffix() -> None:
+    policy = {"file": [{"anything-but": {"suffix": ".tmp"}}]}
+    assert on_attributes(policy, file="a.txt") and not on_attributes(policy, file="a.tmp")
+
+
+@pytest.mark.parametrize("policy", [
+    {"a": ["x"], "b": [1, 2.5], "c": [None, True], "d": [{"exists": False}], "e": [{"cidr": "10.0.0.0/8"}]},
+    {"k": [str(n) for n in range(150)]},  # exactly 150 combinations
+    {"a": [{"numeric": [">", 0, "<=", 5]}, {"anything-but": ["x", 1]}, {"anything-but": {"prefix": "p"}}]},
+    {"source": ["s"], "$or": [{"a": ["1"]}, {"b": ["2"]}]},
+])
+def test_validate_takes_what_sns_takes(policy: dict[str, Any]) -> None:
+    validate(json.dumps(policy), None)
+
+
+@pytest.mark.parametrize(("policy", "reason"), [
+    ({"a": ["1"], "b": ["1"], "c": ["1"], "d": ["1"], "e": ["1"], "f": ["1"]}, "can not have more than 5 keys"),
+    ({"a": [str(n) for n in range(13)], "b": [str(n) for n in range(12)]}, "too complex"),  # 156 > 150
+    ({"s": ["x", "y"], "$or": [{"a": [str(n) for n in range(40)]}, {"b": [str(n) for n in range(40)]}]},
+     "too complex"),  # 2 x (40 + 40)
+    ({"order": {"status": ["paid"]}}, "does not support nested filter policy"),
+    ({"a": "x"}, '"a" must be an object or an array'),
+    ({"a": []}, "Empty arrays"),
+    ({"a": [["nested"]]}, "Match value must be String, number, true, false, or null"),
+    ({"a": [2e9]}, "between -1.0E9 and 1.0E9"),
+    ({"a": [{"wild": "x"}]}, "Unrecognized match type wild"),
+    ({"a": [{"prefix": 1}]}, "prefix match pattern must be a string"),
+    ({"a": [{"exists": "yes"}]}, "exists match pattern must be either true or false."),
+    ({"a": [{"numeric": ["<", "100"]}]}, "Value of < must be numeric"),
+    ({"a": [{"numeric": ["!", 1]}]}, "Unrecognized numeric range operator: !"),
+    ({"a": [{"numeric": [">", 5, "<", 1]}]}, "Bottom must be less than top"),
+    ({"a": [{"numeric": ["<", 5, ">", 1]}]}, "Too many elements in numeric expression"),
+    ({"a": [{"anything-but": [True]}]}, "Value of anything-but must be an array or single string/number value."),
+    ({"a": [{"cidr": "10.0.0.0"}]}, "Malformed CIDR"),
+    ({"a": [{"cidr": "10.0.0.300/8"}]}, "Malformed CIDR"),
+    ({"a": [{"prefix": "x", "suffix": "y"}]}, "Only one key allowed in match expression"),
+])
+def test_validate_refuses_what_sns_refuses_with_invalid_parameter(policy: dict[str, Any], reason: str) -> None:
+    with pytest.raises(SnsError) as refused:
+        validate(json.dumps(policy), None)
+    assert refused.value.code == "InvalidParameter" and refused.value.message.startswith("Invalid parameter: ")
+    assert reason in refused.value.message
+
+
+def test_validate_reads_nesting_by_scope_and_refuses_text_that_is_not_a_json_object() -> None:
+    validate(json.dumps({"order": {"status": ["paid"], "total": [{"numeric": [">=", 100]}]}}), MESSAGE_BODY)
+    validate("", None)  # an empty policy removes the subscription's policy
+    for text in ("{not json", "[1, 2]", '"text"'):
+        with pytest.raises(SnsError) as refused:
+            validate(text, None)
+        assert refused.value.message.startswith("Invalid parameter: FilterPolicy: ")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from jobkit.client.deployment import Deployment
@@ -17,6 +18,7 @@ from jobkit.client.waiting import wait_for
 from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.services.sns.topics import SnsService
 from jobkit.sandbox import ACCOUNT, REGION
+from tests.engine.services.sns.test_signing import verify
 
 ATTRIBUTES = {"kind": {"DataType": "String", "StringValue": "order"},
               "price": {"DataType": "Number", "StringValue": "12.5"},
@@ -240,7 +242,7 @@ def test_the_lambda_event_carries_the_subject_and_message_attributes(engine: Any
     handed: list[tuple[str, Delivery]] = []
     routes = Destinations()
     routes.register("lambda", lambda arn, delivery: handed.append((arn, delivery)))
-    service = SnsService(ACCOUNT, REGION, routes, engine.clock)
+    service = SnsService(ACCOUNT, REGION, routes, engine.clock, engine.services["sns"].signer)
     message_id = service.publish(topic, "with attributes", "a subject", {
         "kind": {"Type": "String", "Value": "order"}, "price": {"Type": "Number", "Value": "12.5"}})
     service.publish(topic, "filtered out", attributes={"kind": {"Type": "String", "Value": "refund"}})
@@ -254,3 +256,41 @@ def test_the_lambda_event_carries_the_subject_and_message_attributes(engine: Any
         "UnsubscribeUrl": record["Sns"]["UnsubscribeUrl"],
         "MessageAttributes": {"kind": {"Type": "String", "Value": "order"},
                               "price": {"Type": "Number", "Value": "12.5"}}}
+    verify(record["Sns"], engine.services["sns"].signer.pem)  # signed like the notification JSON
+
+
+def test_a_function_gets_the_lambda_message_of_message_structure_json_else_the_default(
+        engine: Any, sns: Any, topic: str) -> None:
+    """"Publish" (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html): each protocol its own key."""
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:recorded")
+    handed: list[Delivery] = []
+    routes = Destinations()
+    routes.register("lambda", lambda arn, delivery: handed.append(delivery))
+    service = SnsService(ACCOUNT, REGION, routes, engine.clock, engine.services["sns"].signer)
+    service.publish(topic, json.dumps({"default": "d", "lambda": "for functions"}), structure="json")
+    service.publish(topic, json.dumps({"default": "only the default", "sqs": "q"}), structure="json")
+    assert [d.body["Records"][0]["Sns"]["Message"] for d in handed] == [  # type: ignore[index]
+        "for functions", "only the default"]
+    for refused_body, reason in (("not json", "JSON message body failed to parse"),
+                                 (json.dumps({"lambda": "x"}), "No default entry in JSON message body")):
+        with pytest.raises(ClientError) as refused:
+            sns.publish(TopicArn=topic, MessageStructure="json", Message=refused_body)
+        assert refused.value.response["Error"] == {
+            "Type": "Sender", "Code": "InvalidParameter", "Message": f"Invalid parameter: Message Structure - {reason}"}
+
+
+def test_publish_batch_refuses_a_batch_sns_refuses_whole(sns: Any, topic: str, deployment: Deployment) -> None:
+    """"PublishBatch" (https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html), its errors."""
+    unchecked = deployment.session().client("sns", endpoint_url=deployment.endpoint_url,
+                                            config=Config(parameter_validation=False))
+    cases = [([], "EmptyBatchRequest"),
+             ([{"Id": f"e{n}", "Message": "m"} for n in range(11)], "TooManyEntriesInBatchRequest"),
+             ([{"Id": "not ok!", "Message": "m"}], "InvalidBatchEntryId"),
+             ([{"Id": "x" * 81, "Message": "m"}], "InvalidBatchEntryId"),
+             ([{"Id": "a", "Message": "m"}, {"Id": "a", "Message": "n"}], "BatchEntryIdsNotDistinct"),
+             ([{"Id": "a", "Message": "m" * 150_000}, {"Id": "b", "Message": "n" * 150_000}], "BatchRequestTooLong")]
+    for entries, code in cases:
+        with pytest.raises(ClientError) as refused:
+            unchecked.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+        assert refused.value.response["Error"]["Code"] == code, code
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
