@@ -7,6 +7,7 @@ another release may have moved or changed: a patch that silently missed would ch
 - ``writes``: moto's DynamoDB writes atomic per call, as DynamoDB's are.
 - ``lambdas``: moto's Lambda a control plane only: it never runs a function (no Docker, no synchronous stream
   triggers inside a write), and a function's asynchronous invocation settings are overwritten by a Put.
+- ``streams``: a DynamoDB write that changes nothing writes no stream record, as on DynamoDB Streams.
 - ``bucket_policies``: a bucket policy's statement applies only when its conditions hold (moto ignored all but
   ``StringEquals``: cdk's bootstrap bucket, which denies requests without TLS, refused every upload).
 """
@@ -35,9 +36,10 @@ def check_version(installed: str | None = None) -> None:
 def install() -> None:
     """Every patch, once per process (idempotent), after the version check."""
     check_version()
-    from jobkit.engine.moto import bucket_policies, fast, lambdas, writes
+    from jobkit.engine.moto import bucket_policies, fast, lambdas, streams, writes
 
     fast.install()
     writes.install()
+    streams.install()
     lambdas.install()
     bucket_policies.install()

@@ -4,7 +4,8 @@ A hook on moto's stream shard (``StreamShard.add``) corrects each new record to 
 mappings of that stream. Each mapping reads its shard in order ("Using AWS Lambda with Amazon DynamoDB",
 https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html; parameters:
 https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html):
-- StartingPosition TRIM_HORIZON / LATEST; BatchSize; MaximumBatchingWindowInSeconds;
+- StartingPosition TRIM_HORIZON / LATEST; BatchSize; MaximumBatchingWindowInSeconds, which ends early once the
+  batch is full or its payload reaches 6 MB (``MAX_PAYLOAD_BYTES``);
 - ParallelizationFactor (1-10): up to that many batches of one shard are processed at once, records of one item
   (the same key) always in order, one after the other ("Parallelization factor" in with-ddb.html). Each mapping
   has that many lanes, one thread each; a record's lane is a hash of its key, so one item's records share one.
@@ -15,7 +16,8 @@ https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html):
   filters of that moment, so filters changed by UpdateEventSourceMapping judge every record not yet read;
 - on a function error the batch is retried (MaximumRetryAttempts, -1 = until the record expires), and holds
   its shard meanwhile; BisectBatchOnFunctionError splits a failing batch (splits do not count as retries);
-  MaximumRecordAgeInSeconds discards records older than that; ReportBatchItemFailures retries from the first
+  MaximumRecordAgeInSeconds discards each record older than that, and a record retried past the stream's 24-hour
+  retention (sandbox time) is discarded whatever the settings; ReportBatchItemFailures retries from the first
   reported failure ("Configuring partial batch response",
   https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html);
 - a discarded batch's on-failure record (requestContext with condition RetryAttemptsExhausted or
@@ -50,6 +52,7 @@ from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.core.destinations import service_of
 from jobkit.engine.core.server import AwsCall
 from jobkit.engine.moto.writes import WRITE_LOCK
+from jobkit.engine.services.dynamodb import sizes
 from jobkit.engine.services.events import patterns
 from jobkit.engine.services.lambda_.errors import LambdaError, lambda_error, not_found
 from jobkit.engine.services.lambda_.functions import Invoker, UnknownFunctionError
@@ -62,12 +65,16 @@ LOG = logging.getLogger(__name__)
 StreamListener = Callable[[StreamShard, Any], None]
 _listeners: list[StreamListener] = []
 _listeners_lock = threading.Lock()
-_original_add = StreamShard.add
+#: the ``add`` the hook wraps: moto's, or moto's as the engine's moto patches left it (``jobkit.engine.moto``),
+#: whichever is in place when the first listener comes
+_inner_add: Callable[[StreamShard, Any, Any], None] = StreamShard.add
+_hooked = False
 
 
 def _add_and_notify(self: StreamShard, old: Any, new: Any) -> None:
-    _original_add(self, old, new)
-    if self.items:
+    before = len(self.items)
+    _inner_add(self, old, new)
+    if len(self.items) > before:  # a write that changed nothing appends no record
         with _listeners_lock:
             listeners = list(_listeners)
         for listener in listeners:
@@ -79,8 +86,11 @@ def _add_and_notify(self: StreamShard, old: Any, new: Any) -> None:
 
 def add_stream_listener(listener: StreamListener) -> None:
     """Called after each record moto appends to any stream shard (installs the hook on first use)."""
+    global _inner_add, _hooked
     with _listeners_lock:
-        StreamShard.add = _add_and_notify  # type: ignore[method-assign]
+        if not _hooked:  # once: a moto patch installed later wraps the hook, and must not be wrapped by it
+            _inner_add, _hooked = StreamShard.add, True
+            StreamShard.add = _add_and_notify  # type: ignore[method-assign]
         _listeners.append(listener)
 
 
@@ -92,13 +102,12 @@ def remove_stream_listener(listener: StreamListener) -> None:
 
 def correct_record(record: dict[str, Any], created: float, region: str) -> None:
     """moto's record -> AWS's (in place, so GetRecords answers the same): eventVersion 1.1, the region,
-    ApproximateCreationDateTime in epoch seconds, SizeBytes of the record's data."""
+    ApproximateCreationDateTime in epoch seconds, SizeBytes by DynamoDB's item-size rules (``sizes``)."""
     record["eventVersion"] = "1.1"
     record["awsRegion"] = region
     data = record["dynamodb"]
     data["ApproximateCreationDateTime"] = float(int(created))
-    sized = {k: v for k, v in data.items() if k in ("Keys", "NewImage", "OldImage")}
-    data["SizeBytes"] = len(json.dumps(sized, separators=(",", ":")))
+    data["SizeBytes"] = sizes.record_size(data)
 
 
 # --- mappings ------------------------------------------------------------------------------------------------
@@ -166,6 +175,32 @@ class StreamEntry:
     event: dict[str, Any]
     created: float
     arrival: int = 0
+    _json: str | None = field(default=None, repr=False, compare=False)
+
+    def json_text(self) -> str:
+        """The record as it goes into the event, serialized once: it sizes the payload and is the payload."""
+        if self._json is None:
+            self._json = json.dumps(self.event)
+        return self._json
+
+
+def event_payload(part: list[StreamEntry]) -> bytes:
+    """The invocation's event, ``{"Records": [...]}``, of the records' cached JSON."""
+    return ('{"Records": [' + ", ".join(e.json_text() for e in part) + "]}").encode()
+
+
+#: "Lambda invokes your function when one of the following is met: the batching window reaches its maximum
+#: value, the batch size is met, or the payload size reaches 6 MB" ("Polling and batching streams",
+#: https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html); 6 MB is Lambda's invocation payload quota
+#: ("Lambda quotas", https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+_ENVELOPE_BYTES = len(event_payload([]))
+#: "DynamoDB Streams stores the data for 24 hours" ("Data retention limit for DynamoDB Streams",
+#: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html#Streams.DataRetention): a record
+#: retried without end (MaximumRetryAttempts and MaximumRecordAgeInSeconds -1) "until the record expires"
+#: ("Lambda parameters for Amazon DynamoDB event source mappings",
+#: https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html) leaves the stream then, on the sandbox clock
+STREAM_RETENTION_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -384,9 +419,12 @@ class StreamPoller:
                 lane.busy = True
                 window = self.config.batching_window
                 halt = self._halt
+                if window > 0 and not self._batch_ready(lane):
+                    # the window ends early once the batch is full or its payload reaches 6 MB
+                    # (MAX_PAYLOAD_BYTES); each record appended wakes this wait (``notify``)
+                    self._cond.wait_for(lambda halt=halt: halt.is_set() or self._stop.is_set() or
+                                        self._batch_ready(lane), timeout=self.clock.wall_seconds(window))
             try:
-                if window > 0:
-                    self.clock.wait(window, halt)
                 with self._cond:
                     if halt.is_set():  # reset during the window: the lane's records are others now
                         continue
@@ -412,18 +450,39 @@ class StreamPoller:
                     self._relane_if_idle()
                     self._cond.notify_all()
 
+    def _passes(self, config: MappingConfig, entry: StreamEntry) -> bool:
+        return not config.filters or any(patterns.matches(f, entry.event) for f in config.filters)
+
+    def _batch_ready(self, lane: _Lane) -> bool:
+        """Whether the lane's unread records fill a batch: BatchSize records that pass the filters, or a payload
+        of MAX_PAYLOAD_BYTES (under ``_cond``)."""
+        config = self.config
+        count, size = 0, _ENVELOPE_BYTES
+        for entry in lane.entries[lane.position:]:
+            if self._passes(config, entry):
+                count, size = count + 1, size + len(entry.json_text()) + 2
+                if count >= config.batch_size or size >= MAX_PAYLOAD_BYTES:
+                    return True
+        return False
+
     def _next_batch(self, lane: _Lane) -> tuple[list[StreamEntry], int]:
-        """The lane's next batch: up to BatchSize records from its position that pass the filters, and the
-        position after it (past the records the filters dropped; under ``_cond``)."""
+        """The lane's next batch: up to BatchSize records from its position that pass the filters, with a
+        payload of at most MAX_PAYLOAD_BYTES (one record at least), and the position after it (past the records
+        the filters dropped; under ``_cond``)."""
         config = self.config
         batch: list[StreamEntry] = []
         end = lane.position
+        size = _ENVELOPE_BYTES
         for entry in lane.entries[lane.position:]:
             if len(batch) == config.batch_size:
                 break
-            end = entry.index + 1
-            if not config.filters or any(patterns.matches(f, entry.event) for f in config.filters):
+            if self._passes(config, entry):
+                grown = size + len(entry.json_text()) + 2
+                if batch and grown > MAX_PAYLOAD_BYTES:
+                    break
                 batch.append(entry)
+                size = grown
+            end = entry.index + 1
         return batch, end
 
     def _process(self, batch: list[StreamEntry], halt: threading.Event) -> None:
@@ -432,14 +491,16 @@ class StreamPoller:
             part = parts.pop(0)
             retries = 0
             invocations = 0
+            failed: InvocationResult | None = None  # the part's last failed invocation
             while not halt.is_set():
                 config = self.config  # read once an attempt: an update reaches the next one
-                age_limit = config.maximum_record_age
-                if age_limit != -1 and self.clock.now() - part[0].created > age_limit:
-                    self._discard(config, part, "RecordAgeExceeded", None, invocations)
-                    break
-                result = self.invoker.invoke(config.function, json.dumps({"Records": [e.event for e in part]})
-                                             .encode())
+                expired, why = self._expired(config, part)
+                if expired:
+                    self._discard(config, expired, "RecordAgeExceeded", failed, invocations, why)
+                    part = [e for e in part if all(e is not x for x in expired)]
+                    if not part:
+                        break
+                result = self.invoker.invoke(config.function, event_payload(part))
                 self._function_gone = False
                 if halt.is_set():  # dropped while the function ran: its outcome goes with it
                     return
@@ -449,6 +510,7 @@ class StreamPoller:
                     self.on_outcome(config, Outcome(part, result, invocations))
                 if failed_from is None:
                     break
+                failed = result
                 if result.is_error and config.bisect and len(part) > 1:
                     middle = len(part) // 2
                     self._decided(config, part, "bisect", f"{len(part)} records split into {middle} + "
@@ -488,13 +550,30 @@ class StreamPoller:
             return 0  # an unknown or empty identifier fails the whole batch, as Lambda does
         return min(found)
 
+    def _expired(self, config: MappingConfig, part: list[StreamEntry]) -> tuple[list[StreamEntry], str]:
+        """The records of ``part`` Lambda no longer sends, each checked: older than MaximumRecordAgeInSeconds
+        ("Discard records older than the specified age", "CreateEventSourceMapping",
+        https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html), or gone from the stream
+        after its 24-hour retention (STREAM_RETENTION_SECONDS), whatever the limit; and why, for the trace."""
+        now = self.clock.now()
+        limit = config.maximum_record_age
+        aged = [e for e in part if limit != -1 and now - e.created > limit]
+        gone = [e for e in part if now - e.created > STREAM_RETENTION_SECONDS and all(e is not a for a in aged)]
+        if not aged and not gone:
+            return [], ""
+        why = (f"older than {limit} s" if aged else "") + (", " if aged and gone else "") + \
+            ("left the stream after its 24 h retention" if gone else "")
+        return sorted(aged + gone, key=lambda e: e.index), why
+
     def _decided(self, config: MappingConfig, part: list[StreamEntry], decision: str, detail: str) -> None:
         if self.on_decision is not None:
             self.on_decision(config, part, decision, detail)
 
     def _discard(self, config: MappingConfig, part: list[StreamEntry], condition: str,
-                 result: InvocationResult | None, invocations: int) -> None:
-        age = f" (older than {config.maximum_record_age} s)" if condition == "RecordAgeExceeded" else ""
+                 result: InvocationResult | None, invocations: int, why: str = "") -> None:
+        """Discards ``part``; ``result`` is its last failed invocation (its request id and function error go in
+        the on-failure record), None when it was never invoked."""
+        age = f" ({why})" if why else ""
         self._decided(config, part, "discard", f"{condition}{age} after {invocations} invocation(s), "
                                                f"{len(part)} record(s)")
         if self.on_outcome is not None:
@@ -847,12 +926,24 @@ class StreamMappings:
         if not isinstance(filters, list):
             raise LambdaError("InvalidParameterValueException",
                               'FilterCriteria must be {"Filters": [{"Pattern": ...}]}')
+        if len(filters) > MAX_FILTERS:
+            raise LambdaError("InvalidParameterValueException",
+                              f"FilterCriteria holds {len(filters)} filters; an event source mapping has at most "
+                              f"{MAX_FILTERS}")
         for entry in filters:
-            try:
-                patterns.parse(entry["Pattern"])
-            except (KeyError, TypeError, ValueError) as exc:
+            text = entry.get("Pattern") if isinstance(entry, dict) else None
+            if isinstance(text, str) and len(text) > MAX_PATTERN_LENGTH:
                 raise LambdaError("InvalidParameterValueException",
-                                  f"Invalid filter pattern definition: {entry!r} ({exc})") from None
+                                  f"1 validation error detected: Value at 'filterCriteria.filters.member.pattern' "
+                                  f"failed to satisfy constraint: Member must have length less than or equal to "
+                                  f"{MAX_PATTERN_LENGTH}")
+            try:
+                if not isinstance(text, str):
+                    raise patterns.PatternError('each filter is {"Pattern": "<a JSON object>"}')
+                _check_pattern(patterns.parse(text))
+            except (ValueError, TypeError, KeyError) as exc:  # PatternError, JSON's errors, a malformed operator
+                raise LambdaError("InvalidParameterValueException",
+                                  f"Invalid filter pattern definition. ({exc})") from None
 
     @staticmethod
     def _check_destination(config: Any) -> None:
@@ -888,6 +979,34 @@ _UPDATE_SETTINGS = _CREATE_SETTINGS - {"EventSourceArn", "StartingPosition"}
 #: https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html)
 _RANGES = (("BatchSize", 1, 10_000), ("MaximumBatchingWindowInSeconds", 0, 300), ("ParallelizationFactor", 1, 10),
            ("MaximumRetryAttempts", -1, 10_000), ("MaximumRecordAgeInSeconds", -1, 604_800))
+#: "Filter criteria per event source mapping": 5 ("Lambda quotas",
+#: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html; raised on request, which a sandbox has
+#: no way to ask); a Pattern is at most 4096 characters ("Filter", https://docs.aws.amazon.com/lambda/latest/api/API_Filter.html)
+MAX_FILTERS = 5
+MAX_PATTERN_LENGTH = 4096
+#: probes for a rule's operator: the matcher refuses an operator it does not know on a value it compares
+_PROBES: tuple[Any, ...] = ("", 0)
+
+
+def _check_pattern(pattern: dict[str, Any]) -> None:
+    """A filter pattern's syntax ("Filter rule syntax",
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html#filtering-syntax): every field an
+    object of further fields or a non-empty array of rules, each rule a value or one comparison operator the
+    matcher (``events.patterns``) serves. Raises ``PatternError``."""
+    for key, rule in pattern.items():
+        if isinstance(rule, dict):
+            _check_pattern(rule)
+            continue
+        if not isinstance(rule, list) or not rule:
+            raise patterns.PatternError(f"the value of {key!r} must be an object or a non-empty array of rules, "
+                                        f"got {rule!r}")
+        for each in rule:
+            if isinstance(each, list):
+                raise patterns.PatternError(f"a rule of {key!r} is a value or an operator, got an array {each!r}")
+            for probe in _PROBES:
+                patterns.matches({key: [each]}, {key: probe})
+
+
 #: where a discarded batch's record may go, and the engine delivers
 ON_FAILURE_DESTINATIONS = ("sns", "sqs")
 

@@ -481,15 +481,15 @@ def test_a_batch_size_update_reaches_the_next_batch_without_losing_or_rereading_
 
 
 class WindowClock(SandboxClock):
-    """A sandbox clock that records the waits asked of it, and waits none of them out."""
+    """A sandbox clock that records the batching windows asked of it, and waits none of them out."""
 
     def __init__(self) -> None:
         super().__init__()
         self.waits: list[float] = []
 
-    def wait(self, sandbox_seconds: float, stop: threading.Event | None = None) -> bool:
+    def wall_seconds(self, sandbox_seconds: float) -> float:
         self.waits.append(sandbox_seconds)
-        return False
+        return 0.0
 
 
 def test_a_batching_window_update_is_waited_before_the_next_batch(table: tuple[Any, str, str]) -> None:
@@ -691,3 +691,174 @@ def test_reset_drops_the_records_held_and_a_batch_being_retried(harness_factory:
     after = [ids(c) for c in invoker.calls[before:]]
     assert [i for i in after if i != ["a"]] == [["c"]] and after.count(["a"]) <= 1  # (one may have been running)
     assert h.failures == []
+
+
+# --- batching window: invoked when the batch is full, the window expires or the payload reaches 6 MB ------------
+def test_a_full_batch_is_invoked_before_its_batching_window_ends(harness_factory: Callable[..., Harness]) -> None:
+    """"Polling and batching streams" (with-ddb.html): Lambda invokes once the batch size is met; the 300 s window
+    (at real time) is not waited out."""
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=2, batching_window=300.0)
+    h.mappings.start()
+    h.put("a")
+    h.put("b")
+    wait_for(lambda: invoker.calls, bool, timeout=10, describe="the full batch invoked")
+    assert [ids(c) for c in invoker.calls] == [["a", "b"]]
+
+
+def test_a_batch_not_full_is_invoked_when_its_window_expires(table: tuple[Any, str, str]) -> None:
+    invoker = FakeInvoker()
+    h = Harness(table, invoker, clock=SandboxClock(scale=100), starting_position="LATEST", batch_size=10,
+                batching_window=30.0)  # 0.3 s of wall time
+    h.mappings.start()
+    try:
+        h.put("a")
+        wait_for(lambda: invoker.calls, bool, timeout=10, describe="the batch invoked at the window's end")
+        assert [ids(c) for c in invoker.calls] == [["a"]]
+    finally:
+        h.mappings.stop()
+
+
+def test_a_batch_whose_payload_reaches_6_mb_is_invoked_at_once_within_6_mb(
+        harness_factory: Callable[..., Harness]) -> None:
+    """17 items of about 380 KB: the first 16 make a payload just under 6 MB, the 17th would pass it; Lambda
+    invokes with the 16 before the window (300 s, BatchSize 100) ends."""
+    invoker = FakeInvoker()
+    h = harness_factory(invoker, starting_position="LATEST", batch_size=100, batching_window=300.0)
+    h.mappings.start()
+    for n in range(17):
+        h.put(f"big-{n:02}", blob={"S": "x" * 380_000})
+    wait_for(lambda: invoker.calls, bool, timeout=30, describe="the batch invoked at 6 MB")
+    first = invoker.calls[0]
+    assert ids(first) == [f"big-{n:02}" for n in range(16)]
+    assert len(json.dumps(first)) <= 6 * 1024 * 1024
+
+
+# --- record age and retention ------------------------------------------------------------------------------------
+def test_every_record_of_a_batch_is_checked_for_age_and_only_the_expired_are_discarded(
+        table: tuple[Any, str, str]) -> None:
+    clock = SandboxClock()
+    invoker = FakeInvoker()
+    h = Harness(table, invoker, clock=clock, starting_position="TRIM_HORIZON", batch_size=10,
+                maximum_record_age=60)
+    h.put("old")
+    clock.advance(120)
+    h.put("new")
+    h.mappings.start()
+    try:
+        wait_for(lambda: invoker.calls, bool, timeout=10, describe="the young record invoked")
+        h.settle()
+        assert [ids(c) for c in invoker.calls] == [["new"]]
+        assert len(h.failures) == 1 and h.failures[0]["DDBStreamBatchInfo"]["batchSize"] == 1
+        assert h.failures[0]["requestContext"]["condition"] == "RecordAgeExceeded"
+    finally:
+        h.mappings.stop()
+
+
+class Failing:
+    """A function that always fails, each invocation with its own request id."""
+
+    def __init__(self) -> None:
+        self.request_ids: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        with self.lock:
+            self.request_ids.append(f"req-{len(self.request_ids) + 1}")
+            return result(error="Boom", request_id=self.request_ids[-1])
+
+
+def test_a_record_that_ages_out_after_failed_attempts_goes_to_the_destination_with_the_failed_invocation(
+        table: tuple[Any, str, str]) -> None:
+    """"Retaining discarded records" (services-dynamodb-errors.html): the on-failure record names the failed
+    invocation (requestId), its function error and how many times the batch was invoked."""
+    clock = SandboxClock()
+    function = Failing()
+    invoker = FakeInvoker(respond=function)
+    h = Harness(table, invoker, clock=clock, starting_position="LATEST", batch_size=1, maximum_record_age=60)
+    h.mappings.start()
+    try:
+        h.put("a")
+        wait_for(lambda: len(invoker.calls), lambda n: n >= 2, timeout=10, describe="the batch retried")
+        clock.advance(120)
+        wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+        h.settle()
+        record = h.failures[0]
+        assert record["requestContext"]["condition"] == "RecordAgeExceeded"
+        assert record["requestContext"]["approximateInvokeCount"] == len(invoker.calls)
+        assert record["requestContext"]["requestId"] == function.request_ids[-1]
+        assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST",
+                                             "functionError": "Unhandled"}
+        assert h.decisions[-1][1] == "discard" and "older than 60 s" in h.decisions[-1][2]
+    finally:
+        h.mappings.stop()
+
+
+def test_a_record_retried_without_end_leaves_the_stream_after_24_hours_of_sandbox_time(
+        table: tuple[Any, str, str]) -> None:
+    """The defaults (MaximumRetryAttempts and MaximumRecordAgeInSeconds -1) retry "until the record expires",
+    and DynamoDB Streams keeps a record 24 hours (services-ddb-params.html): then it is discarded."""
+    clock = SandboxClock()
+    function = Failing()
+    invoker = FakeInvoker(respond=function)
+    h = Harness(table, invoker, clock=clock, starting_position="LATEST", batch_size=1)
+    h.mappings.start()
+    try:
+        h.put("a")
+        wait_for(lambda: len(invoker.calls), lambda n: n >= 2, timeout=10, describe="the batch retried")
+        clock.advance(23 * 3600)
+        calls = len(invoker.calls)
+        wait_for(lambda: len(invoker.calls), lambda n: n > calls, timeout=10, describe="still retried at 23 h")
+        assert h.failures == []
+        clock.advance(3600 + 1)
+        wait_for(lambda: h.failures, bool, timeout=10, describe="the on-failure record")
+        h.settle()
+        record = h.failures[0]
+        assert record["requestContext"]["condition"] == "RecordAgeExceeded"
+        assert record["requestContext"]["requestId"] == function.request_ids[-1]
+        assert record["requestContext"]["approximateInvokeCount"] == len(invoker.calls)
+        assert "left the stream after its 24 h retention" in h.decisions[-1][2]
+    finally:
+        h.mappings.stop()
+
+
+# --- CreateEventSourceMapping's checks, in Lambda's error shape ------------------------------------------------
+def _create(h: Harness, body: dict[str, Any]) -> tuple[int, dict[str, Any], str | None]:
+    answer = h.mappings.intercept_create(*_call("POST", "/2015-03-31/event-source-mappings/", body))
+    return answer.status_code, json.loads(answer.get_data()), answer.headers.get("x-amzn-ErrorType")
+
+
+def test_a_second_mapping_of_one_function_and_stream_is_a_conflict_in_lambdas_shape(
+        harness_factory: Callable[..., Harness]) -> None:
+    h = harness_factory(FakeInvoker(), starting_position="LATEST")
+    existing = h.mappings.pollers[0].config.uuid
+    status, body, kind = _create(h, {"FunctionName": FUNCTION, "EventSourceArn": h.stream_arn,
+                                     "StartingPosition": "LATEST"})
+    assert (status, kind) == (409, "ResourceConflictException")
+    assert body == {"Type": "User", "message": f'The event source arn (" {h.stream_arn} ") and function '
+                                               f'(" consumer ") provided mapping already exists. Please update or '
+                                               f"delete the existing mapping with UUID {existing}"}
+    assert len(h.mappings.pollers) == 1
+
+
+@pytest.mark.parametrize(("filters", "named"), [
+    ([{"Pattern": json.dumps({"eventName": "INSERT"})}], "must be an object or a non-empty array"),
+    ([{"Pattern": json.dumps({"eventName": []})}], "non-empty array"),
+    ([{"Pattern": json.dumps({"dynamodb": {"NewImage": {"n": {"N": [{"numeric": [">"]}]}}}})}], "numeric"),
+    ([{"Pattern": json.dumps({"eventName": [{"regex": "I.*"}]})}], "unsupported content filter"),
+    ([{"Pattern": json.dumps([1])}], "JSON object"),
+    ([{"Pattern": "{"}], "Invalid filter pattern definition"),
+    ([{"NotAPattern": "{}"}], "Pattern"),
+    ([{"Pattern": json.dumps({"eventName": ["INSERT"]})}] * 6, "at most 5"),
+    ([{"Pattern": json.dumps({"eventName": ["x" * 4100]})}], "less than or equal to 4096"),
+])
+def test_a_filter_criteria_lambda_refuses_is_refused_in_lambdas_shape(
+        harness_factory: Callable[..., Harness], filters: list[dict[str, Any]], named: str) -> None:
+    h = harness_factory(FakeInvoker(), starting_position="LATEST")
+    status, body, kind = _create(h, {"FunctionName": "other", "EventSourceArn": h.stream_arn,
+                                     "StartingPosition": "LATEST", "FilterCriteria": {"Filters": filters}})
+    assert (status, kind) == (400, "InvalidParameterValueException")
+    assert body["Type"] == "User" and named in body["message"]
+    assert len(h.mappings.pollers) == 1
+    answer = h.mappings.intercept_update(*_call("PUT", _path(h), {"FilterCriteria": {"Filters": filters}}))
+    assert answer.status_code == 400 and answer.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
