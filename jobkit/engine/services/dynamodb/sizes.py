@@ -60,7 +60,7 @@ def number_size(text: Any) -> int:
     try:
         digits = Decimal(str(text)).normalize().as_tuple().digits
     except InvalidOperation:
-        digits = tuple(c for c in str(text) if c.isdigit())  # moto validated it; size what is there
+        digits = tuple(int(c) for c in str(text) if c.isdigit())  # moto validated it; size what is there
     significant = "".join(map(str, digits)).strip("0")
     return (len(significant) + 1) // 2 + 1
 

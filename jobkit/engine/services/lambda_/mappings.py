@@ -422,8 +422,10 @@ class StreamPoller:
                 if window > 0 and not self._batch_ready(lane):
                     # the window ends early once the batch is full or its payload reaches 6 MB
                     # (MAX_PAYLOAD_BYTES); each record appended wakes this wait (``notify``)
-                    self._cond.wait_for(lambda halt=halt: halt.is_set() or self._stop.is_set() or
-                                        self._batch_ready(lane), timeout=self.clock.wall_seconds(window))
+                    def ended(halt: threading.Event = halt, lane: _Lane = lane) -> bool:
+                        return halt.is_set() or self._stop.is_set() or self._batch_ready(lane)
+
+                    self._cond.wait_for(ended, timeout=self.clock.wall_seconds(window))
             try:
                 with self._cond:
                     if halt.is_set():  # reset during the window: the lane's records are others now
