@@ -20,7 +20,6 @@ from typing import Any, TextIO
 from botocore.config import Config
 from werkzeug.wrappers import Request, Response
 
-from jobkit.client.deployment import Deployment
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
 from jobkit.engine.core.destinations import Destinations
 from jobkit.engine.core.endpoints import refuse
@@ -87,7 +86,6 @@ class EmbeddedEngine:
         self.stacks: Stacks | None = None
         self._deploying = threading.Lock()
         self.outputs: dict[str, str] = {}
-        self._deployment: Deployment | None = None  # the engine's own, as the page reads it (``_own_deployment``)
         #: the started services by folder name (``jobkit.engine.services.SERVED``)
         self.services: dict[str, Any] = {}
         self.destinations = Destinations()
@@ -223,16 +221,7 @@ class EmbeddedEngine:
         app.routes["/_jobkit/jobs"] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).jobs_http
         app.routes[TraceApi.PREFIX] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).trace_http
         app.routes["/_jobkit/reset"] = self._reset_http
-        app.routes.update(PageApi(self._own_deployment).routes())
-
-    def _own_deployment(self) -> Deployment | None:
-        """The engine's own stack as a client reaches it (the page reads it through the engine's AWS APIs)."""
-        if self.server is None or "JobsTableName" not in self.outputs:
-            return None
-        outputs = dict(self.outputs)
-        if self._deployment is None or self._deployment.outputs != outputs:
-            self._deployment = Deployment(target="embedded", outputs=outputs, endpoint_url=self.url, region=REGION)
-        return self._deployment
+        app.routes.update(PageApi(lambda: self.outputs, lambda: self.url).routes())
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
     def _deploy_http(self, request: Request) -> Response:

@@ -5,7 +5,8 @@ nothing but this origin, and that no other site may frame them (a replay button 
 already refuses foreign origins and hosts on every path; a replay is started only by a JSON POST, which a form on
 another page cannot send without a preflight.
 
-What the page shows it reads as the CLI does, through the engine's own AWS APIs (a ``Deployment`` of the engine):
+What the page shows it reads as the CLI does, through the engine's own AWS APIs (a ``Deployment`` of the engine;
+the client library is loaded when the page first asks, so the engine itself never depends on it):
 the failed events from the capture rule's log group (``jobkit.failed_events``), the archive and its replays from
 EventBridge (DescribeArchive, ListReplays), the fault plans from SSM. A replay goes through ``replay_archive``,
 the StartReplay path of ``jobkit replay``, on a thread of its own; its outcome (each re-driven job's statuses) is
@@ -19,16 +20,18 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from jobkit.client.deployment import Deployment
 from jobkit.engine.core.endpoints import answer, methods_only, query_refusal, refuse, whole_number
 from jobkit.errors import JobkitError
-from jobkit.failed_events import FailedEvent, job_of, list_failed
 from jobkit.page import ASSETS, asset
-from jobkit.replay import REPLAY_TIMEOUT, describe_archive, replay_archive, replay_name
+from jobkit.sandbox import REGION
+
+if TYPE_CHECKING:
+    from jobkit.client.deployment import Deployment
+    from jobkit.failed_events import FailedEvent
 
 ROOT = "/_jobkit/"
 STATIC = "/_jobkit/static/"
@@ -50,11 +53,13 @@ MAX_WINDOW = dt.timedelta(days=366)
 
 
 class PageApi:
-    """The page and its endpoints. ``deployment`` gives the engine's own deployment, None until the stack is
-    deployed (the endpoints that need it answer 503 until then)."""
+    """The page and its endpoints. ``outputs`` gives the engine's own stack's outputs (empty until it is deployed:
+    the endpoints that need it answer 503 until then), ``url`` the engine's URL."""
 
-    def __init__(self, deployment: Callable[[], Deployment | None]) -> None:
-        self.deployment = deployment
+    def __init__(self, outputs: Callable[[], dict[str, str]], url: Callable[[], str | None]) -> None:
+        self.outputs = outputs
+        self.url = url
+        self._deployment: Deployment | None = None
         self._replays: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._jobs: OrderedDict[str, str | None] = OrderedDict()
         self._lock = threading.Lock()
@@ -88,10 +93,16 @@ class PageApi:
 
     # --- what the page reads ------------------------------------------------------------------------------------
     def _deployed(self) -> Deployment | Response:
-        found = self.deployment()
-        if found is None:
+        """The engine's stack as a client reaches it, made again when its outputs change (a new deployment)."""
+        from jobkit.client.deployment import Deployment
+
+        outputs, url = dict(self.outputs()), self.url()
+        if url is None or "JobsTableName" not in outputs:
             return refuse(503, "the stack is not deployed yet: try again when `jobkit up` says it is ready")
-        return found
+        if self._deployment is None or self._deployment.outputs != outputs:
+            self._deployment = Deployment(target="embedded", outputs=outputs, endpoint_url=url,
+                                          region=outputs.get("JobkitRegion") or REGION)
+        return self._deployment
 
     def failed_http(self, request: Request) -> Response:
         """``GET /_jobkit/failed-events?limit=``: the newest captured failures, each with its job."""
@@ -103,6 +114,8 @@ class PageApi:
         deployment = self._deployed()
         if isinstance(limit, Response) or isinstance(deployment, Response):
             return limit if isinstance(limit, Response) else deployment  # type: ignore[return-value]
+        from jobkit.failed_events import list_failed
+
         events = list_failed(deployment)[-limit:][::-1]
         return answer({"events": [{"id": e.id, "time": e.time, "job": self._job(deployment, e),
                                    "function": e.function_name, "error": e.error} for e in events]})
@@ -111,6 +124,8 @@ class PageApi:
         with self._lock:
             if event.id in self._jobs:
                 return self._jobs[event.id]
+        from jobkit.failed_events import job_of
+
         job = job_of(deployment, event)
         found = str(job["id"]) if job else None
         with self._lock:
@@ -129,6 +144,8 @@ class PageApi:
         deployment = self._deployed()
         if isinstance(deployment, Response):
             return deployment
+        from jobkit.replay import describe_archive
+
         try:
             described = describe_archive(deployment)
         except JobkitError as exc:
@@ -192,6 +209,8 @@ class PageApi:
         deployment = self._deployed()
         if isinstance(deployment, Response):
             return deployment
+        from jobkit.replay import replay_name
+
         name = replay_name()
         with self._lock:
             if any(kept["state"] == "RUNNING" for kept in self._replays.values()):
@@ -206,6 +225,8 @@ class PageApi:
     def _replay(self, deployment: Deployment, name: str, since: dt.datetime | None,
                 until: dt.datetime | None) -> None:
         """Runs the replay to its end (bounded by ``REPLAY_TIMEOUT``); what became of it is kept for the page."""
+        from jobkit.replay import REPLAY_TIMEOUT, replay_archive
+
         kept: dict[str, Any]
         try:
             result = replay_archive(deployment, since=since, until=until, name=name, timeout=REPLAY_TIMEOUT)

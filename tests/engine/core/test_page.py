@@ -99,7 +99,7 @@ def test_the_fault_plans_and_the_archive_are_read_through_the_engines_apis(engin
 
 # --- without an engine -----------------------------------------------------------------------------------------------
 def test_before_the_stack_is_deployed_the_endpoints_say_so() -> None:
-    routes = PageApi(lambda: None).routes()
+    routes = PageApi(dict, lambda: None).routes()
 
     def app(environ: dict[str, object], start_response: object) -> object:
         request = Request(environ)
