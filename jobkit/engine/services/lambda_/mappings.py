@@ -48,6 +48,7 @@ from werkzeug.wrappers import Request, Response
 
 from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.core.destinations import service_of
+from jobkit.engine.core.errors import AwsError
 from jobkit.engine.core.server import AwsCall
 from jobkit.engine.moto.writes import WRITE_LOCK
 from jobkit.engine.services.events import patterns
@@ -432,14 +433,23 @@ class StreamPoller:
             part = parts.pop(0)
             retries = 0
             invocations = 0
+            throttled = 0
             while not halt.is_set():
                 config = self.config  # read once an attempt: an update reaches the next one
                 age_limit = config.maximum_record_age
                 if age_limit != -1 and self.clock.now() - part[0].created > age_limit:
                     self._discard(config, part, "RecordAgeExceeded", None, invocations)
                     break
-                result = self.invoker.invoke(config.function, json.dumps({"Records": [e.event for e in part]})
-                                             .encode())
+                try:
+                    result = self.invoker.invoke(config.function, json.dumps({"Records": [e.event for e in part]})
+                                                 .encode())
+                except AwsError as refused:  # throttled: "Lambda retries until the records expire or exceed the
+                    # maximum age" (https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html)
+                    throttled += 1
+                    self._decided(config, part, "retry", f"throttled ({refused.code}), {len(part)} record(s)")
+                    if self.clock.wait(min(0.1 * 2 ** min(throttled, 6), 5.0), halt):
+                        return
+                    continue
                 self._function_gone = False
                 if halt.is_set():  # dropped while the function ran: its outcome goes with it
                     return
