@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from jobkit.client.deployment import Deployment
+from jobkit.client.jobs_api import JobsApi
 from jobkit.engine.core.chaos import Chaos, parse_effects, parse_rules
 from jobkit.engine.core.destinations import Delivery, Destinations
 from jobkit.engine.core.errors import AwsError
@@ -166,3 +167,16 @@ def test_probability_is_drawn_per_call() -> None:
     codes = {error.code for error in (chaos.fault("sqs", "SendMessage", "us-east-1") for _ in range(50)) if error}
     assert codes == {"ServiceUnavailable", "Second"}  # a rule that does not come up lets the next decide
     assert chaos.fault("sns", "Publish", "us-east-1") is None
+
+
+def test_the_gateway_integration_call_meets_the_faults(chaos: str, deployment: Deployment) -> None:
+    """API Gateway's DynamoDB integration is a call to DynamoDB like any other: a PutItem fault refuses the
+    submission, and no job is written."""
+    requests.post(f"{chaos}/faults", json=[{"service": "dynamodb", "operation": "PutItem"}], timeout=10)
+    dynamodb = _client(deployment, "dynamodb")
+    before = dynamodb.scan(TableName=deployment["JobsTableName"], Select="COUNT")["Count"]
+    answer = JobsApi.for_deployment(deployment).request("POST", "jobs", json.dumps({"seconds": 1}),
+                                                        headers={"Content-Type": "application/json"})
+    assert answer.status >= 400, answer.text
+    requests.post(f"{chaos}/faults", json=[], timeout=10)
+    assert dynamodb.scan(TableName=deployment["JobsTableName"], Select="COUNT")["Count"] == before
