@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from botocore.config import Config
 from werkzeug.wrappers import Request, Response
 
+from jobkit.engine.core.chaos import Chaos
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
 from jobkit.engine.core.destinations import Destinations
 from jobkit.engine.core.endpoints import refuse
@@ -88,7 +89,9 @@ class EmbeddedEngine:
         self.outputs: dict[str, str] = {}
         #: the started services by folder name (``jobkit.engine.services.SERVED``)
         self.services: dict[str, Any] = {}
-        self.destinations = Destinations()
+        #: the Chaos API (``/_localstack/chaos/*``): its faults meet the served calls and the platform's own
+        self.chaos = Chaos()
+        self.destinations = Destinations(screen=self.chaos.check_delivery)
 
     @property
     def lambdas(self) -> LambdaService | None:
@@ -115,7 +118,7 @@ class EmbeddedEngine:
         """Serves the AWS APIs, then deploys the stack of ``template_dir`` (a cloud assembly) through them, as
         any client would."""
         self.clock = SandboxClock(scale=time_scale)
-        self.app = EngineApp(ACCOUNT)
+        self.app = EngineApp(ACCOUNT, chaos=self.chaos)
         self.server = EngineServer(self.app, self.host, self.port)
         self.server.start()
         self.url = self.server.url if self.host in ("127.0.0.1", "0.0.0.0") else f"http://{self.host}:{self.server.port}"  # noqa: S104  # nosec B104  # compares, binds nothing
@@ -222,6 +225,7 @@ class EmbeddedEngine:
         app.routes[TraceApi.PREFIX] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).trace_http
         app.routes["/_jobkit/reset"] = self._reset_http
         app.routes.update(PageApi(lambda: self.outputs, lambda: self.url).routes())
+        app.routes.update(self.chaos.routes())
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
     def _deploy_http(self, request: Request) -> Response:

@@ -14,14 +14,14 @@ class TargetSpec:
     #: a sandbox on this machine (started and stopped by jobkit), not an account
     local: bool
     #: what the target can do that some scenarios need ("sandbox clock": ``POST /_jobkit/clock``; "iam": AWS_IAM
-    #: is enforced on the REST API)
+    #: is enforced on the REST API; "chaos API": ``/_localstack/chaos/*``, a paid feature of LocalStack's)
     capabilities: frozenset[str]
     #: how to get a deployment on it, for the line that says none is there
     hint: str
 
 
 TARGETS: dict[str, TargetSpec] = {spec.name: spec for spec in (
-    TargetSpec("embedded", local=True, capabilities=frozenset({"sandbox clock", "iam"}),
+    TargetSpec("embedded", local=True, capabilities=frozenset({"sandbox clock", "iam", "chaos API"}),
                hint="start it with `jobkit up` (or `make up`)"),
     TargetSpec("localstack", local=True, capabilities=frozenset(),
                hint="start it with `jobkit up --target localstack`"),

@@ -28,6 +28,7 @@ class Delivery:
 
 
 Deliver = Callable[[str, Delivery], object]  # (destination ARN, delivery); what it returns is not used
+Screen = Callable[[str, str], None]  # (service, destination ARN); raises to refuse the delivery
 
 
 class UnsupportedDestinationError(ValueError):
@@ -43,8 +44,10 @@ def service_of(arn: str) -> str:
 class Destinations:
     """The routing table: service name -> how that service takes a delivery."""
 
-    def __init__(self) -> None:
+    def __init__(self, screen: Screen | None = None) -> None:
+        """``screen``: what every delivery passes first (the Chaos API's faults, ``core.chaos``)."""
         self._deliver: dict[str, Deliver] = {}
+        self._screen = screen
         self._lock = threading.Lock()
 
     def register(self, service: str, deliver: Deliver) -> None:
@@ -55,7 +58,10 @@ class Destinations:
         return service_of(arn) in self._deliver
 
     def send(self, arn: str, delivery: Delivery) -> None:
-        deliver = self._deliver.get(service_of(arn))
+        service = service_of(arn)
+        deliver = self._deliver.get(service)
         if deliver is None:
             raise UnsupportedDestinationError(f"the engine delivers to no destination like {arn}")
+        if self._screen is not None:
+            self._screen(service, arn)
         deliver(arn, delivery)

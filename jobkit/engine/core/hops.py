@@ -124,6 +124,21 @@ class HopObserver:
         self.log(hop, job, f"{name} {result.duration_ms:.0f} ms {outcome} (attempt {attempt})")
         self._invoked(job, hop, function, result, attempt)
 
+    def async_refused(self, function: str, event: dict[str, Any], error: Exception, refusals: int) -> None:
+        """An asynchronous invocation the Lambda service refused (a throttle): the event waits in the queue."""
+        self.traces.record(self.job_of_event(event), "lambda", "invocation throttled",
+                           f"{_name(function)} {getattr(error, 'code', type(error).__name__)} (refusal {refusals})",
+                           function=_name(function))
+
+    def delivery_failed(self, destination: str, record: dict[str, Any], error: Exception) -> None:
+        """A record Lambda could not send to its destination (a mapping's on-failure record or an asynchronous
+        invocation's): it is lost, as on AWS."""
+        job = (self.log.job_of(record["DDBStreamBatchInfo"]["startSequenceNumber"]) if "DDBStreamBatchInfo" in record
+               else self.job_of_event({"detail": record}))
+        detail = f"{_name(destination)}: {getattr(error, 'code', type(error).__name__)}"
+        self.log("destination delivery failed", job, detail)
+        self.traces.record(job, "lambda", "destination delivery failed", detail)
+
     def bus_event(self, hop: str, where: str, event: dict[str, Any]) -> None:
         job, detail = self.job_of_event(event), f"{where} {event.get('detail-type', '')}"
         self.log(hop, job, detail)

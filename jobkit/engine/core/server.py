@@ -29,6 +29,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from jobkit.engine import moto as moto_patches
+from jobkit.engine.core.chaos import Chaos
 from jobkit.engine.core.endpoints import refuse
 from jobkit.engine.core.errors import internal_failure, not_implemented, protocol_of, rest_operation
 from jobkit.engine.core.front_door import FrontDoor, FrontDoorSettings, Refusal, request_limit, too_large
@@ -142,8 +143,10 @@ class _Dispatcher(DomainDispatcherApplication):
 class EngineApp:
     """The WSGI application behind the endpoint."""
 
-    def __init__(self, account: str = ACCOUNT) -> None:
+    def __init__(self, account: str = ACCOUNT, chaos: Chaos | None = None) -> None:
         self.account = account
+        #: the Chaos API's faults and effects (``core.chaos``), met by every AWS call served
+        self.chaos = chaos or Chaos()
         moto_patches.install()  # every patch of moto's internals, on the release they were written for
         self.moto = _Dispatcher()
         self.interceptors: dict[tuple[str, str], Interceptor] = {}
@@ -169,7 +172,7 @@ class EngineApp:
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.account
         call = identify(request, body)
         try:
-            response = self._route(request, call)
+            response = self._chaos(request, call) or self._route(request, call)
             if response is not None:
                 return response(environ, start_response)
             if call is None:
@@ -214,6 +217,19 @@ class EngineApp:
             return not_implemented(call.service, operation).response(call.service)(environ, start_response)
         start_response(status, headers)
         return [body]
+
+    def _chaos(self, request: Request, call: AwsCall | None) -> Response | None:
+        """The Chaos API's latency on every served call, and the answer of a matching fault rule, in the
+        service's error shape; jobkit's and LocalStack's own endpoints are never delayed or faulted."""
+        if request.path.startswith(("/_localstack/", "/_jobkit/")):
+            return None
+        self.chaos.delay()
+        if call is None or not self.chaos.active:
+            return None
+        operation = call.action or (rest_operation(call.service, request.method, request.path)
+                                    if protocol_of(call.service).startswith("rest") else "")
+        error = self.chaos.fault(call.service, operation, call.region)
+        return error.response(call.service) if error is not None else None
 
     def _route(self, request: Request, call: AwsCall | None) -> Response | None:
         if request.path == "/_localstack/health":
@@ -609,6 +625,9 @@ class MotoCaller:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
+        fault = self.app.chaos.fault(service, action, self.region)  # an integration's call is a served call too
+        if fault is not None:
+            return fault.status, fault.response(service).get_data()
         host = f"{service}.{self.region}.amazonaws.com"
         headers = {"X-Amz-Target": f"{self.TARGETS[service]}.{action}",
                    "Content-Type": "application/x-amz-json-1.0", "Host": host}

@@ -13,6 +13,7 @@ Waits use the sandbox clock.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import traceback
@@ -22,15 +23,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.core.errors import AwsError
 from jobkit.engine.services.lambda_.functions import Invoker, UnknownFunctionError
 from jobkit.lambda_runtime.function import InvocationResult
 from jobkit.lambda_runtime.report import log_timestamp
 
 RETRY_DELAYS = (60.0, 120.0)
+#: the waits between attempts the Lambda service refused (a throttle): 1 s, doubling, at most 5 min
+THROTTLE_FIRST_DELAY = 1.0
+THROTTLE_MAX_DELAY = 300.0
+LOG = logging.getLogger(__name__)
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE = 6 * 3600
 
 Sender = Callable[[str, dict[str, Any], str], None]  # (destination ARN, record, detail-type) -> None
+Refused = Callable[[str, dict[str, Any], AwsError, int], None]  # (function ARN, event, error, refusals so far)
 
 
 @dataclass(frozen=True)
@@ -75,12 +82,14 @@ class AsyncInvoker:
 
     def __init__(self, invoker: Invoker, clock: SandboxClock, send: Sender,
                  configs: dict[str, InvokeConfig] | None = None,
-                 on_attempt: Callable[[str, dict[str, Any], InvocationResult, int], None] | None = None) -> None:
+                 on_attempt: Callable[[str, dict[str, Any], InvocationResult, int], None] | None = None,
+                 on_refused: Refused | None = None) -> None:
         self.invoker = invoker
         self.clock = clock
         self.send = send
         self.configs = configs or {}
         self.on_attempt = on_attempt
+        self.on_refused = on_refused
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -124,25 +133,35 @@ class AsyncInvoker:
         config = self.configs.get(arn, InvokeConfig())
         payload = json.dumps(event).encode()
         result: InvocationResult | None = None
-        attempts = 0
-        for attempt in range(config.maximum_retry_attempts + 1):
-            if attempt > 0:
-                delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
-                if self.clock.wait(delay, queued.dropped):
-                    return
+        attempts = refusals = 0
+        delay = 0.0
+        while True:
+            if delay and self.clock.wait(delay, queued.dropped):
+                return
             if queued.dropped.is_set():
                 return
             if self.clock.now() - enqueued > config.maximum_event_age:
                 self._finish(config, arn, event, request_id, result, attempts, "EventAgeExceeded")
                 return
-            attempts += 1
             with self._lock:
                 queued.invoking = True
             try:
                 result = self.invoker.invoke(arn, payload, request_id)
+            except AwsError as refused:  # throttled, or the service's own error: the function never ran
+                # "For throttling errors (429) and system errors (500-series), Lambda returns the event to the
+                # queue and attempts to run the function again for up to 6 hours ... The retry interval
+                # increases exponentially from 1 second after the first attempt to a maximum of 5 minutes"
+                # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html); not a
+                # retry attempt: the maximum event age ends it
+                refusals += 1
+                if self.on_refused is not None:
+                    self.on_refused(arn, event, refused, refusals)
+                delay = min(THROTTLE_FIRST_DELAY * 2 ** (refusals - 1), THROTTLE_MAX_DELAY)
+                continue
             finally:
                 with self._lock:
                     queued.invoking = False
+            attempts += 1
             if queued.dropped.is_set():  # dropped while the function ran: its outcome goes with it
                 return
             if self.on_attempt is not None:
@@ -150,7 +169,10 @@ class AsyncInvoker:
             if not result.is_error:
                 self._finish(config, arn, event, request_id, result, attempts, "Success")
                 return
-        self._finish(config, arn, event, request_id, result, attempts, "RetriesExhausted")
+            if attempts > config.maximum_retry_attempts:
+                self._finish(config, arn, event, request_id, result, attempts, "RetriesExhausted")
+                return
+            delay = RETRY_DELAYS[min(attempts - 1, len(RETRY_DELAYS) - 1)]
 
     def _finish(self, config: InvokeConfig, arn: str, event: dict[str, Any], request_id: str,
                 result: InvocationResult | None, attempts: int, condition: str) -> None:
@@ -160,7 +182,14 @@ class AsyncInvoker:
             return
         record = destination_record(arn, event, request_id, result, attempts, condition, time.time())
         detail_type = f"Lambda Function Invocation Result - {'Success' if success else 'Failure'}"
-        self.send(destination, record, detail_type)
+        try:
+            self.send(destination, record, detail_type)
+        except Exception as exc:  # the record is not retried: it is lost, as on Lambda
+            # "If Lambda can't send a record to a destination you have configured, it sends a
+            # DestinationDeliveryFailures metric to Amazon CloudWatch" ("Capturing records of Lambda asynchronous
+            # invocations", https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html)
+            LOG.warning("DestinationDeliveryFailures: the %s record of %s (request %s) could not be sent to %s "
+                        "(%s: %s)", condition, arn, request_id, destination, type(exc).__name__, exc)
 
     def configure(self, arn: str, config: InvokeConfig | None) -> None:
         """A function's configuration from now on (PutFunctionEventInvokeConfig and its kin at runtime); None

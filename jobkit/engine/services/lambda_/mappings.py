@@ -50,6 +50,7 @@ from werkzeug.wrappers import Request, Response
 
 from jobkit.engine.core.clock import SandboxClock
 from jobkit.engine.core.destinations import service_of
+from jobkit.engine.core.errors import AwsError
 from jobkit.engine.core.server import AwsCall
 from jobkit.engine.moto.writes import WRITE_LOCK
 from jobkit.engine.services.dynamodb import sizes
@@ -494,6 +495,7 @@ class StreamPoller:
             retries = 0
             invocations = 0
             failed: InvocationResult | None = None  # the part's last failed invocation
+            throttled = 0
             while not halt.is_set():
                 config = self.config  # read once an attempt: an update reaches the next one
                 expired, why = self._expired(config, part)
@@ -502,7 +504,15 @@ class StreamPoller:
                     part = [e for e in part if all(e is not x for x in expired)]
                     if not part:
                         break
-                result = self.invoker.invoke(config.function, event_payload(part))
+                try:
+                    result = self.invoker.invoke(config.function, event_payload(part))
+                except AwsError as refused:  # throttled: "Lambda retries until the records expire or exceed the
+                    # maximum age" (https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html)
+                    throttled += 1
+                    self._decided(config, part, "retry", f"throttled ({refused.code}), {len(part)} record(s)")
+                    if self.clock.wait(min(0.1 * 2 ** min(throttled, 6), 5.0), halt):
+                        return
+                    continue
                 self._function_gone = False
                 if halt.is_set():  # dropped while the function ran: its outcome goes with it
                     return

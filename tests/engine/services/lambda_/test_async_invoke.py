@@ -8,6 +8,7 @@ from typing import Any
 
 from jobkit.client.waiting import wait_for
 from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.core.errors import AwsError
 from jobkit.engine.services.lambda_.async_invoke import AsyncInvoker, Dropped, InvokeConfig, destination_record
 from tests.engine.conftest import FakeInvoker, result
 
@@ -111,3 +112,57 @@ def test_reset_drops_events_waiting_for_a_retry_and_the_outcome_of_one_running()
     assert invoking.wait_idle(10)  # the retry's wait ends at once; the running one ends with its invocation
     assert len(invoker.calls) == 2 and sent == []  # no retry, no destination record
     assert invoking.reset() == Dropped(running=0, waiting=0)
+
+
+class Throttled(FakeInvoker):
+    """Refuses the first ``refusals`` invocations as the Lambda service does a throttle (never runs them)."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.refused = 0
+
+    def invoke(self, function: str, payload: bytes, request_id: str | None = None) -> Any:
+        if self.refused < self.refusals:
+            self.refused += 1
+            raise AwsError("TooManyRequestsException", "Rate Exceeded.", 429)
+        return super().invoke(function, payload, request_id)
+
+
+def test_a_throttled_event_is_retried_without_spending_a_retry_attempt() -> None:
+    invoker = Throttled(refusals=3)
+    refusals: list[int] = []
+    sent: list[Any] = []
+    invoking = AsyncInvoker(invoker, SandboxClock(scale=600), lambda arn, record, kind: sent.append(record),
+                            {ARN: InvokeConfig(maximum_retry_attempts=0, on_success=BUS)},
+                            on_refused=lambda arn, event, error, n: refusals.append(n))
+    invoking.submit(ARN, {"job": 1})
+    assert invoking.wait_idle(10)
+    assert refusals == [1, 2, 3] and len(invoker.calls) == 1
+    assert sent[0]["requestContext"]["condition"] == "Success"
+    assert sent[0]["requestContext"]["approximateInvokeCount"] == 1
+
+
+def test_an_event_throttled_past_its_maximum_age_goes_to_the_failure_destination_never_invoked() -> None:
+    invoker = Throttled(refusals=10_000)
+    invoking, sent = make(invoker, InvokeConfig(maximum_event_age=60, on_failure=BUS), SandboxClock(scale=600))
+    invoking.submit(ARN, {"job": 1}, request_id="r-1")
+    assert invoking.wait_idle(10)
+    assert invoker.calls == [] and invoker.refused >= 2  # 1 s, 2 s, 4 s, ... of sandbox time: past 60 s
+    [(destination, record, kind)] = sent
+    assert destination == BUS and kind == "Lambda Function Invocation Result - Failure"
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert "responseContext" not in record and "responsePayload" not in record
+
+
+def test_a_record_the_destination_refuses_is_dropped_and_logged(caplog: Any) -> None:
+    def refuse(arn: str, record: dict[str, Any], kind: str) -> None:
+        raise AwsError("InternalException", "refused", 500)
+
+    invoking = AsyncInvoker(FakeInvoker(respond=lambda event: result(error="Boom")), SandboxClock(), refuse,
+                            {ARN: InvokeConfig(maximum_retry_attempts=0, on_failure=BUS)})
+    with caplog.at_level("WARNING"):
+        invoking.submit(ARN, {})
+        assert invoking.wait_idle(10)
+    assert any("DestinationDeliveryFailures" in message and BUS in message for message in caplog.messages)

@@ -13,6 +13,7 @@ import pytest
 
 from jobkit.client.waiting import wait_for
 from jobkit.engine.core.clock import SandboxClock
+from jobkit.engine.core.errors import AwsError
 from jobkit.engine.moto.writes import WRITE_LOCK
 from jobkit.engine.services.lambda_.mappings import MappingConfig, StreamMappings, lane_of, on_failure_record
 from tests.engine.conftest import FakeInvoker, result
@@ -862,3 +863,54 @@ def test_a_filter_criteria_lambda_refuses_is_refused_in_lambdas_shape(
     assert len(h.mappings.pollers) == 1
     answer = h.mappings.intercept_update(*_call("PUT", _path(h), {"FilterCriteria": {"Filters": filters}}))
     assert answer.status_code == 400 and answer.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+
+
+# --- throttles ------------------------------------------------------------------------------------------------------
+class Throttling(FakeInvoker):
+    """The Lambda service throttling every invocation while ``throttling`` is set (the function never runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.throttling = threading.Event()
+        self.throttling.set()
+        self.refused = 0
+
+    def invoke(self, function: str, payload: bytes, request_id: str | None = None) -> Any:
+        if self.throttling.is_set():
+            self.refused += 1
+            raise AwsError("TooManyRequestsException", "Rate Exceeded.", 429)
+        return super().invoke(function, payload, request_id)
+
+
+def test_a_throttled_batch_is_retried_without_spending_a_retry_attempt(table: tuple[Any, str, str]) -> None:
+    invoker = Throttling()
+    h = Harness(table, invoker, starting_position="LATEST", batch_size=1, maximum_retry_attempts=0)
+    h.mappings.start()
+    try:
+        h.put("a")
+        wait_for(lambda: invoker.refused, lambda n: n >= 3, timeout=10, describe="the batch throttled thrice")
+        assert h.failures == [] and invoker.calls == []
+        assert all(d[1] == "retry" and "TooManyRequestsException" in d[2] for d in h.decisions)
+        invoker.throttling.clear()
+        wait_for(lambda: invoker.calls, bool, timeout=30, describe="the batch invoked once the throttle ends")
+        h.settle()
+        assert [ids(c) for c in invoker.calls] == [["a"]] and h.failures == []
+    finally:
+        h.mappings.stop()
+
+
+def test_a_batch_throttled_past_its_maximum_record_age_is_discarded(table: tuple[Any, str, str]) -> None:
+    clock = SandboxClock()
+    invoker = Throttling()
+    h = Harness(table, invoker, clock=clock, starting_position="LATEST", batch_size=1, maximum_record_age=60)
+    h.mappings.start()
+    try:
+        h.put("a")
+        wait_for(lambda: invoker.refused, bool, timeout=10, describe="the batch throttled")
+        clock.advance(120)
+        wait_for(lambda: h.failures, bool, timeout=30, describe="the on-failure record")
+        assert invoker.calls == []
+        assert h.failures[0]["requestContext"]["condition"] == "RecordAgeExceeded"
+        assert h.failures[0]["requestContext"]["approximateInvokeCount"] == 0
+    finally:
+        h.mappings.stop()
