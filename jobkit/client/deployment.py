@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from jobkit.deploy.outputs import consumer_ids
 from jobkit.errors import JobkitError
 from jobkit.files import MiB, MissingFile, parse_json, read_text_file
 from jobkit.sandbox import REGION
@@ -111,6 +112,6 @@ class Deployment:
             raise JobkitError(f"the deployment has no output {key!r}") from exc
 
     def consumer_ids(self) -> list[str]:
-        return [f"consumer_{i}" for i in range(1, int(self.outputs.get("Consumers", "2")) + 1)]
+        return consumer_ids(self.outputs)
 
 

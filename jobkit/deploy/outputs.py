@@ -17,3 +17,9 @@ def write_outputs(path: Path, outputs: dict[str, str]) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     partial.write_text(json.dumps({STACK_NAME: outputs}, indent=2) + "\n", encoding="utf-8")
     os.replace(partial, path)
+
+
+def consumer_ids(outputs: dict[str, str]) -> list[str]:
+    """The stack's consumers by the ``Consumers`` output (the count the stack was synthesized with; 2 by
+    default): ``consumer_1`` ... ``consumer_N``, the keys of a job's ``job_status`` (docs/contracts.md)."""
+    return [f"consumer_{i}" for i in range(1, int(outputs.get("Consumers", "2")) + 1)]

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from botocore.config import Config
 from werkzeug.wrappers import Request, Response
 
+from jobkit.deploy.outputs import consumer_ids
 from jobkit.engine.core.chaos import Chaos
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
 from jobkit.engine.core.destinations import Destinations
@@ -221,8 +222,9 @@ class EmbeddedEngine:
         app.own("cloudformation")
         app.routes["/_jobkit/clock"] = self._clock_http
         app.routes["/_jobkit/deploy"] = self._deploy_http
-        app.routes["/_jobkit/jobs"] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).jobs_http
-        app.routes[TraceApi.PREFIX] = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName")).trace_http
+        traces = TraceApi(self.traces, lambda: self.outputs.get("JobsTableName"), lambda: consumer_ids(self.outputs))
+        app.routes["/_jobkit/jobs"] = traces.jobs_http
+        app.routes[TraceApi.PREFIX] = traces.trace_http
         app.routes["/_jobkit/reset"] = self._reset_http
         app.routes.update(PageApi(lambda: self.outputs, lambda: self.url).routes())
         app.routes.update(self.chaos.routes())

@@ -104,6 +104,7 @@ def test_the_jobs_list_is_newest_first_with_each_consumers_status(engine: Embedd
     assert answer.status_code == 200, answer.text
     page = answer.json()
     [newest] = page["jobs"]
+    assert page["consumers"] == list(BOTH)  # the stack's consumers, whatever statuses a job carries
     assert newest["jobId"] == second and newest["consumers"] == dict.fromkeys(BOTH, "Success")
     assert ISO_MS.fullmatch(newest["at"]) and newest["hops"] >= 5
     following = _get(engine, f"/_jobkit/jobs?limit=1&before={page['next']}").json()

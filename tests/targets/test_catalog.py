@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from scenarios._runner import discover
 def test_one_description_of_the_targets_serves_the_cli_the_plugin_and_the_scenarios() -> None:
     assert DEFAULT_TARGET in TARGET_NAMES == ("embedded", "localstack", "aws")
     help_text = subprocess.run([sys.executable, "-m", "jobkit.cli", "up", "--help"], capture_output=True,
+                               env={**os.environ, "COLUMNS": "200"},  # wide enough that no list wraps
                                text=True, timeout=60, check=False).stdout
     assert "embedded, localstack, aws" in help_text
     record_age = discover()["record_age"]

@@ -151,10 +151,11 @@ class TraceApi:
 
     PREFIX = "/_jobkit/jobs/"
 
-    def __init__(self, traces: JobTraces, table_name: Callable[[], str | None], account: str = ACCOUNT,
-                 region: str = REGION) -> None:
+    def __init__(self, traces: JobTraces, table_name: Callable[[], str | None],
+                 consumers: Callable[[], list[str]] = list, account: str = ACCOUNT, region: str = REGION) -> None:
         self.traces = traces
         self.table_name = table_name
+        self.consumers = consumers
         self.account = account
         self.region = region
 
@@ -179,7 +180,8 @@ class TraceApi:
 
     def jobs_http(self, request: Request) -> Response:
         """``GET /_jobkit/jobs?limit=&before=``: the recent jobs, newest first, ``limit`` (1-500, default 50) at a
-        time; ``before`` is the last job id of the previous page (``next`` of its answer)."""
+        time; ``before`` is the last job id of the previous page (``next`` of its answer). ``consumers`` names the
+        stack's consumers (a job's statuses may name others a test wrote)."""
         refused = methods_only(request, ("GET",), "GET /_jobkit/jobs lists the recent jobs") \
             or query_refusal(request, ("limit", "before"))
         if refused is not None:
@@ -197,7 +199,7 @@ class TraceApi:
                                "from the first page")
         jobs = [{"jobId": job, "at": iso(at), "hops": count, "consumers": self._statuses(job)}
                 for job, at, count in page]
-        document: dict[str, Any] = {"jobs": jobs}
+        document: dict[str, Any] = {"jobs": jobs, "consumers": self.consumers()}
         if more and page:
             document["next"] = page[-1][0]
         return answer(document)

@@ -48,10 +48,7 @@
     const query = `limit=${PAGE}` + (before ? `&before=${encodeURIComponent(before)}` : "");
     const document_ = await call(`jobs?${query}`);
     const jobs = document_.jobs || [];
-    for (const job of jobs) for (const c of Object.keys(job.consumers || {})) {
-      if (!state.consumers.includes(c)) state.consumers.push(c);
-    }
-    state.consumers.sort();
+    state.consumers = Array.isArray(document_.consumers) ? document_.consumers : [];  // the stack's, in order
     $("jobs-head").replaceChildren(el("th", {}, "job"), el("th", {}, "received"), el("th", {}, "hops"),
       ...state.consumers.map((c) => el("th", {}, c)));
     $("jobs-body").replaceChildren(...jobs.map((job) => el("tr", {
