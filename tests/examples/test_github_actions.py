@@ -174,3 +174,12 @@ def test_the_localstack_example_deploys_with_cdklocal_into_the_service_container
     [deploy] = [ctx for ctx in ran if ctx.info_name == "deploy"]
     assert deploy.params["target"] == "localstack" and deploy.params["endpoint_url"] == "http://127.0.0.1:4566"
     assert all(ctx.params["target"] == "localstack" for ctx in ran)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_the_scenarios_run_before_the_sandbox_is_stopped(path: Path) -> None:
+    """The HTML report reads the jobs' traces from the target during the run: a stop step comes after it."""
+    ran = [check_jobkit(argv[1:]).info_name for step in steps(load(path)) if "run" in step
+           for argv in commands(step["run"]) if Path(argv[0]).name == "jobkit"]
+    assert "run" in ran
+    assert all(index > ran.index("run") for index, name in enumerate(ran) if name == "down")
