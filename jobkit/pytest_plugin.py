@@ -1,7 +1,9 @@
 """pytest plugin (entry point ``pytest11``): test the deployed pattern from your own tests.
 
 Options: ``--target`` (embedded, localstack, aws), ``--jobkit-outputs`` (the outputs file),
-``--jobkit-keep`` (leave a sandbox this session started running), ``--jobkit-reset=each|never`` (``each``: the
+``--jobkit-keep`` (leave a sandbox this session started running), ``--runtime host|docker|compose`` (localstack:
+where a sandbox the session starts runs; ``docker`` is testcontainers, ``compose`` pytest-docker's
+``docker_services`` with ``--jobkit-compose-service``), ``--jobkit-reset=each|never`` (``each``: the
 sandbox's data cleared, its resources kept, before each test that uses ``jobkit_deployment``; the embedded
 engine through ``POST /_jobkit/reset``, LocalStack through the AWS APIs). Fixtures:
 
@@ -22,7 +24,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,6 +36,9 @@ from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE
 from jobkit.targets.catalog import DEFAULT_TARGET, TARGET_NAMES
 
+if TYPE_CHECKING:
+    from jobkit.targets.registry import Sandbox
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("jobkit", "jobkit: the deployed job-processing pattern")
@@ -44,11 +49,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--jobkit-reset", choices=("each", "never"), default="never",
                     help="each: clear the sandbox's data (resources kept) before each test that uses "
                          "jobkit_deployment (default: %(default)s)")
+    _add_runtime_options(group)
+
+
+#: the pytest plugin's runtimes of the localstack target (the CLI's docker runtime is docker compose: a container
+#: of testcontainers is reaped once its process exits, and ``jobkit up --detach`` exits)
+RUNTIMES = {
+    "host": "LocalStack's engine on this machine, no Docker",
+    "docker": "LocalStack in a container that testcontainers starts for the session and stops after it",
+    "compose": "LocalStack from pytest-docker's docker_services (your docker_compose_file), stopped by it",
+}
+
+
+def _add_runtime_options(group: Any) -> None:
+    group.addoption("--runtime", choices=tuple(RUNTIMES), default=None,
+                    help="localstack only: where LocalStack runs when the session starts it: "
+                         + "; ".join(f"{name}: {what}" for name, what in RUNTIMES.items())
+                         + " (default: docker compose where a Docker engine answers, else host)")
+    group.addoption("--jobkit-compose-service", default="localstack",
+                    help="--runtime compose: the compose service that runs LocalStack (default: %(default)s)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--jobkit-reset", "never") == "each" and config.getoption("--target", None) == "aws":
         raise pytest.UsageError("--jobkit-reset=each clears a local sandbox's data; it never deletes data on AWS")
+    runtime = config.getoption("--runtime", None)
+    if runtime is not None and config.getoption("--target", None) != "localstack":
+        raise pytest.UsageError(f"--runtime {runtime} chooses where LocalStack runs: use it with --target localstack")
 
 
 def _running(outputs: Path, target: str) -> Deployment | None:
@@ -96,16 +123,37 @@ def jobkit_deployment(request: pytest.FixtureRequest, jobkit_target: str) -> Ite
     if jobkit_target == "aws":
         pytest.fail(f"no deployment on aws in {outputs}: deploy it with `jobkit deploy --target aws`",
                     pytrace=False)
-    from jobkit.targets.registry import sandbox
     from jobkit.ui import Ui
 
-    box = sandbox(jobkit_target)
+    box = _session_sandbox(request, jobkit_target, outputs)
     deployment = box.up(Ui(quiet=True))
     try:
         yield deployment
     finally:
         if not request.config.getoption("--jobkit-keep"):
             box.down(Ui(quiet=True))
+
+
+def _session_sandbox(request: pytest.FixtureRequest, target: str, outputs: Path) -> Sandbox:
+    """The sandbox the session starts: ``--runtime docker`` through testcontainers, ``--runtime compose`` from
+    pytest-docker's ``docker_services``, otherwise the CLI's (``jobkit up``'s) sandbox of the target."""
+    runtime = request.config.getoption("--runtime")
+    if runtime == "docker":
+        from jobkit.targets.localstack.testcontainer import ContainerSandbox
+
+        return ContainerSandbox(outputs_file=outputs)
+    if runtime == "compose":
+        from jobkit.targets.localstack.compose import ComposeSandbox
+
+        if request.config.pluginmanager.get_plugin("docker") is None:
+            pytest.fail("--runtime compose takes LocalStack from pytest-docker's docker_services: "
+                        "pip install pytest-docker", pytrace=False)
+        return ComposeSandbox(services=request.getfixturevalue("docker_services"),
+                              docker_ip=request.getfixturevalue("docker_ip"),
+                              service=request.config.getoption("--jobkit-compose-service"), outputs_file=outputs)
+    from jobkit.targets.registry import sandbox
+
+    return sandbox(target, runtime)
 
 
 #: the jobs a test submitted through ``jobs_api``, on its item

@@ -57,3 +57,25 @@ def deployment(engine: EmbeddedEngine) -> Deployment:
     from jobkit.client.deployment import Deployment
 
     return Deployment.load(engine.outputs_file, target="embedded")  # type: ignore[attr-defined]
+
+
+# `pytest --target localstack --runtime compose`: pytest-docker's docker_services runs jobkit's own compose file
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    from jobkit.targets.localstack import compose
+
+    return str(compose.COMPOSE_FILE)
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    from jobkit.targets.localstack import compose
+
+    return compose.pytest_docker_setup()
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    from jobkit.targets.localstack import compose
+
+    return compose.pytest_docker_cleanup()

@@ -97,3 +97,69 @@ def test_jobkit_reset_refuses_aws(tmp_path: Path) -> None:
                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert ran.returncode != 0
     assert "--jobkit-reset=each clears a local sandbox's data; it never deletes data on AWS" in ran.stderr
+
+
+def _inner(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          check=False)
+
+
+def test_runtime_refuses_a_target_other_than_localstack(tmp_path: Path) -> None:
+    (tmp_path / "test_inner.py").write_text("def test_nothing():\n    pass\n")
+    ran = _inner(tmp_path, "test_inner.py", "--target", "embedded", "--runtime", "docker")
+    assert ran.returncode != 0
+    assert "--runtime docker chooses where LocalStack runs: use it with --target localstack" in ran.stderr
+
+
+# the sandbox a session would start, per --runtime (nothing is started: the tests look at what was chosen);
+# the conftest stands in for pytest-docker's docker_services and docker_ip, as a project's conftest may
+RUNTIME_CONFTEST = '''
+import pytest
+
+
+@pytest.fixture(scope="session")
+def docker_services():
+    return "the services of the compose file"
+
+
+@pytest.fixture(scope="session")
+def docker_ip():
+    return "192.0.2.7"
+'''
+RUNTIME_INNER = '''
+from pathlib import Path
+
+from jobkit.pytest_plugin import _session_sandbox
+
+
+def test_docker(request):
+    from jobkit.targets.localstack.testcontainer import ContainerSandbox
+
+    box = _session_sandbox(request, "localstack", Path("outputs.json"))
+    assert isinstance(box, ContainerSandbox) and box.outputs_file == Path("outputs.json")
+
+
+def test_compose(request):
+    from jobkit.targets.localstack.compose import ComposeSandbox
+
+    box = _session_sandbox(request, "localstack", Path("outputs.json"))
+    assert isinstance(box, ComposeSandbox)
+    assert (box.services, box.docker_ip, box.service) == ("the services of the compose file", "192.0.2.7", "ls")
+
+
+def test_host(request):
+    from jobkit.targets.localstack.sandbox import HostSandbox
+
+    assert isinstance(_session_sandbox(request, "localstack", Path("outputs.json")), HostSandbox)
+'''
+
+
+@pytest.mark.parametrize("runtime", ["docker", "compose", "host"])
+def test_runtime_chooses_the_sessions_sandbox(tmp_path: Path, runtime: str) -> None:
+    (tmp_path / "conftest.py").write_text(RUNTIME_CONFTEST)
+    (tmp_path / "test_inner.py").write_text(RUNTIME_INNER)
+    ran = _inner(tmp_path, f"test_inner.py::test_{runtime}", "--target", "localstack", "--runtime", runtime,
+                 "--jobkit-compose-service", "ls")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "1 passed" in ran.stdout

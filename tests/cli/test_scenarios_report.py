@@ -1,7 +1,7 @@
 """``jobkit scenarios run --html`` against the session's engine: the report holds the scenario's outcome and its
 job's trace as the engine answers it, also (with the JUnit report) when a scenario failed, and the run then
-exits 1; a path that cannot be written is one line and exit 2, after the run. And the CI example keeps the report
-as an artifact."""
+exits 1; a path that cannot be written is one line and exit 2, after the run. The CI examples that keep the
+reports as artifacts are checked in tests/examples."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from scenarios import _runner
 from tests.cli.conftest import Cli
-from tests.conftest import ROOT
 from tests.page.samples import data_of, parse
 
 
@@ -69,14 +67,3 @@ def test_a_failed_run_writes_both_reports_then_exits_1(cli: Cli, outputs_file: P
     assert (scenario["status"], scenario["ok"]) == ("failed", False)
     assert scenario["detail"] == "expected <b>Success</b>, saw Failure"
     assert scenario["jobs"][0]["trace"]["hops"][0]["hop"] == "request"
-
-
-def test_the_ci_example_writes_the_html_report_and_uploads_it_whatever_the_outcome() -> None:
-    workflow = yaml.safe_load((ROOT / "examples/github-actions/localstack-tests.yml").read_text(encoding="utf-8"))
-    steps = workflow["jobs"]["scenarios"]["steps"]
-    (run,) = [s for s in steps if "scenarios run" in s.get("run", "")]
-    path = run["run"].split("--html ", 1)[1].split()[0]
-    (upload,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
-    assert upload["if"] == "always()" and upload["with"]["path"] == path
-    # the traces are read from the target during the run, before it stops
-    assert steps.index(run) < [s.get("name") for s in steps].index("Stop LocalStack")

@@ -7,6 +7,7 @@ import subprocess
 from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
+from jobkit.targets.localstack.compose import DEPLOY, DOWN, SERVICE, UP
 from jobkit.ui import Ui
 
 LOG = STATE_DIR / "localstack" / "logs" / "compose.log"
@@ -29,16 +30,16 @@ class DockerSandbox:
 
     def up(self, ui: Ui) -> Deployment:
         with ui.step("starting LocalStack (docker compose, waiting for its health check)"):
-            _compose("up", "--detach", "--wait", "localstack", timeout=300, step="docker compose up localstack")
+            _compose(*UP, timeout=300, step="docker compose up localstack")
         with ui.step("deploying the stack (compose service `deploy`: cdklocal bootstrap + deploy)"):
-            _compose("run", "--rm", "--build", "deploy", timeout=1200, step="docker compose run deploy")
+            _compose(*DEPLOY, timeout=1200, step="docker compose run deploy")
         return Deployment.load(OUTPUTS_FILE, target="localstack")
 
     def down(self, ui: Ui) -> None:
         with ui.step("stopping docker compose"):
-            _compose("down", "--remove-orphans", "--timeout", "20", timeout=120, step="docker compose down")
+            _compose(*DOWN, timeout=120, step="docker compose down")
 
     def running(self) -> bool:
-        proc = subprocess.run(["docker", "compose", "ps", "--status", "running", "--quiet", "localstack"],
+        proc = subprocess.run(["docker", "compose", "ps", "--status", "running", "--quiet", SERVICE],
                               cwd=ROOT, capture_output=True, text=True, check=False)
         return proc.returncode == 0 and bool(proc.stdout.strip())
