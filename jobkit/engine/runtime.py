@@ -286,6 +286,7 @@ class EmbeddedEngine:
             for name in WITH_DATA:
                 cleared[name] = data_reset(name)(ACCOUNT, self.outputs)
         cleared["clock"] = {"offsetSeconds": self.clock.reset()}
+        cleared["chaos"] = self.chaos.clear()
         milliseconds = round((time.perf_counter() - began) * 1000, 1)
         self.hops("sandbox reset", None, f"{milliseconds} ms, resources kept")
         return {"cleared": cleared, "milliseconds": milliseconds}

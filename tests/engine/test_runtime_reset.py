@@ -88,6 +88,10 @@ def test_reset_clears_the_data_keeps_the_resources_and_a_new_job_runs(engine: Em
     queue_url = sqs.create_queue(QueueName=f"reset-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     sqs.send_message(QueueUrl=queue_url, MessageBody="left over")
     requests.post(f"{engine.url}/_jobkit/clock", json={"advance": 3600}, timeout=10).raise_for_status()
+    # a fault no call of this test meets, and a latency of 1 ms: a reset leaves the sandbox healthy again
+    requests.post(f"{engine.url}/_localstack/chaos/faults", json=[{"service": "kinesis"}],
+                  timeout=10).raise_for_status()
+    requests.post(f"{engine.url}/_localstack/chaos/effects", json={"latency": 1}, timeout=10).raise_for_status()
     resources = _resources(deployment)
     at_old_end = _stream_iterator(deployment, "LATEST")
     assert engine.lambdas is not None
@@ -105,6 +109,7 @@ def test_reset_clears_the_data_keeps_the_resources_and_a_new_job_runs(engine: Em
     assert cleared["logs"]["logEvents"] >= 2
     assert cleared["sns"]["publishedMessages"] >= 2  # the on-failure records, moto's record of them
     assert cleared["clock"]["offsetSeconds"] >= 3600
+    assert cleared["chaos"] == {"faults": 1, "latencyMs": 1}
     assert set(cleared["lambda"]) == {"streamRecordsDropped", "asyncInvocationsRunning", "asyncEventsWaiting"}
     assert isinstance(summary["milliseconds"], float)
     # the data is gone
@@ -123,6 +128,8 @@ def test_reset_clears_the_data_keeps_the_resources_and_a_new_job_runs(engine: Em
     assert logs.filter_log_events(logGroupName=deployment["FailedJobsEventLogGroupName"])["events"] == []
     now = requests.get(f"{engine.url}/_jobkit/clock", timeout=10).json()["now"]
     assert abs(now - time.time()) < 60  # the jump is taken back (the session's clock runs at real time)
+    assert requests.get(f"{engine.url}/_localstack/chaos/faults", timeout=10).json() == []
+    assert requests.get(f"{engine.url}/_localstack/chaos/effects", timeout=10).json()["latency"] == 0
     assert api.get(failed).status == 404
     # every resource is still there, and the pipeline runs a new job end to end
     assert _resources(deployment) == resources

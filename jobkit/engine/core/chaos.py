@@ -161,10 +161,13 @@ class Chaos:
     def set_latency(self, milliseconds: int) -> None:
         self._latency_ms = milliseconds
 
-    def clear(self) -> None:
+    def clear(self) -> dict[str, int]:
+        """No fault and no latency (a sandbox reset: a healthy sandbox for the next test); what was cleared."""
         with self._lock:
+            cleared = {"faults": len(self._rules), "latencyMs": self._latency_ms}
             self._rules = []
             self._latency_ms = 0
+        return cleared
 
     # --- matching ---------------------------------------------------------------------------------------
     def fault(self, service: str, operation: str, region: str) -> AwsError | None:
