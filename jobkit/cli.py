@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shlex
 import signal
 import sys
@@ -24,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from jobkit.client.deployment import LOCAL_CREDENTIALS, Deployment
+from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE
 from jobkit.targets.catalog import DEFAULT_TARGET, TARGET_NAMES
@@ -44,6 +43,9 @@ ui = Ui()
 
 TargetOption = Annotated[str, typer.Option("--target", "-t", help=f"one of {', '.join(TARGET_NAMES)}")]
 OutputsOption = Annotated[Path, typer.Option("--outputs", help="the outputs file of the deployment")]
+EndpointOption = Annotated[str | None, typer.Option(
+    "--endpoint-url", help="localstack: attach to the engine already running at this address (default: "
+    "$AWS_ENDPOINT_URL, else $LOCALSTACK_HOST, when set); jobkit never stops it")]
 
 
 def _check_target(target: str) -> str:
@@ -81,8 +83,10 @@ def up(
                                                            "an archived event is counted and replayable, as "
                                                            "archiving lags on AWS (default 0; "
                                                            "JOBKIT_ARCHIVE_DELAY)")] = None,
+    endpoint_url: EndpointOption = None,
 ) -> None:
-    """Start a sandbox, deploy the stack into it, print Ready. and the endpoints."""
+    """Start a sandbox (or attach to a running LocalStack), deploy the stack into it, print Ready. and the
+    endpoints."""
     if not (math.isfinite(time_scale) and time_scale > 0):
         raise JobkitError(f"--time-scale must be a positive number, got {time_scale}")
     if _check_target(target) == "embedded":
@@ -97,6 +101,8 @@ def up(
         archive_delay_from_env()
     elif archive_delay is not None:
         raise JobkitError("--archive-delay is served by the embedded engine only")
+    if endpoint_url is not None and target != "localstack":
+        raise JobkitError("--endpoint-url attaches to a running engine with --target localstack")
     if target == "embedded" and not detach:
         from jobkit.targets.embedded import serve
 
@@ -110,7 +116,7 @@ def up(
 
         serve(time_scale=time_scale, on_ready=ready, stop=stop, watch=watch)
         return
-    box = sandbox(target, runtime, time_scale=time_scale)
+    box = sandbox(target, runtime, time_scale=time_scale, endpoint_url=endpoint_url)
     deployment = box.up(ui)
     _print_ready(deployment)
     if detach:
@@ -132,9 +138,15 @@ def up(
 
 @app.command()
 def down(target: TargetOption = DEFAULT_TARGET,
-         runtime: Annotated[str | None, typer.Option(help="localstack only: host or docker")] = None) -> None:
-    """Stop a sandbox and everything it started."""
-    sandbox(_check_target(target), runtime).down(ui)
+         runtime: Annotated[str | None, typer.Option(help="localstack only: host or docker")] = None,
+         endpoint_url: EndpointOption = None) -> None:
+    """Stop a sandbox and everything it started (an engine it attached to is left running)."""
+    if _check_target(target) == "localstack" and endpoint_url is None and runtime is None:
+        # what jobkit started is stopped even with AWS_ENDPOINT_URL exported (``eval "$(jobkit env)"``)
+        from jobkit.targets.registry import docker_engine_answers
+
+        runtime = "docker" if docker_engine_answers() else "host"
+    sandbox(target, runtime, endpoint_url=endpoint_url).down(ui)
 
 
 @app.command()
@@ -143,7 +155,9 @@ def deploy(
         "--target", "-t", help=f"one of {', '.join(TARGET_NAMES)} (default: embedded when its sandbox runs, "
         "else aws)")] = None,
     fault_injection: Annotated[bool, typer.Option(help="deploy the fault plans (aws: off by default)")] = False,
-    endpoint_url: Annotated[str, typer.Option(help="localstack: the engine's address")] = "http://127.0.0.1:4566",
+    endpoint_url: Annotated[str | None, typer.Option(
+        help="localstack: the engine's address (default: $AWS_ENDPOINT_URL, else $LOCALSTACK_HOST, else "
+        "http://127.0.0.1:4566)")] = None,
     public_endpoint_url: Annotated[str | None, typer.Option(
         help="localstack: the address the outputs file gives (default: --endpoint-url)")] = None,
 ) -> None:
@@ -156,9 +170,14 @@ def deploy(
 
         deployment = deploy_to_aws(ui, fault_injection=fault_injection)
     elif target == "localstack":
+        from jobkit.init_hooks import after_deploy
+        from jobkit.targets.localstack.attach import Endpoint, identify, resolve_endpoint
         from jobkit.targets.localstack.deploy import deploy as deploy_localstack
 
-        deployment = deploy_localstack(endpoint_url, ui.say, public_endpoint_url=public_endpoint_url)
+        endpoint = resolve_endpoint(endpoint_url) or Endpoint("http://127.0.0.1:4566", "the default address")
+        engine = identify(endpoint)  # none there is one line, before cdklocal starts
+        deployment = deploy_localstack(endpoint.url, ui.say, public_endpoint_url=public_endpoint_url, engine=engine)
+        after_deploy(deployment, ui.say)
     else:
         from jobkit.targets.embedded import deploy_in_place
 
@@ -203,37 +222,16 @@ def destroy(target: TargetOption = "aws") -> None:
 
 
 # --- the sandbox from a shell ---------------------------------------------------------------------------
-def _region_of(deployment: Deployment) -> str:
-    """The stack's region: the outputs file's (local targets write it), else the table stream's ARN's (cdk deploy
-    writes no region); the client's own otherwise."""
-    parts = deployment.outputs.get("JobsTableStreamArn", "").split(":")
-    if "JobkitRegion" not in deployment.outputs and len(parts) > 3 and parts[3]:
-        return parts[3]
-    return deployment.region
-
-
 @app.command()
 def env(target: TargetOption = DEFAULT_TARGET, outputs: OutputsOption = OUTPUTS_FILE) -> None:
     """Print the exports that point the AWS CLI, the SDKs and awslocal at the deployment:
     eval "$(jobkit env)"."""
+    from jobkit.client.environment import exports
+
     deployment = _deployment(_check_target(target), outputs)
-    region = _region_of(deployment)
-    if not re.fullmatch(r"[a-z]{2}(-[a-z0-9]+)+", region):
-        raise JobkitError(f"{region!r} is not an AWS region", f"check {outputs}")
-    # AWS_REGION is the SDKs' region variable (https://docs.aws.amazon.com/sdkref/latest/guide/feature-region.html);
-    # boto3 and the AWS CLI v1 (which awslocal runs) read AWS_DEFAULT_REGION instead, so both are set.
-    variables = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    variables = exports(deployment, str(outputs))
     if deployment.endpoint_url is None:
         ui.say("target aws: only the region is exported (your own credentials and AWS's endpoints apply)")
-    else:
-        endpoint = deployment.endpoint_url
-        if not (re.fullmatch(r"https?://\S+", endpoint) and endpoint.isascii() and endpoint.isprintable()):
-            raise JobkitError(f"the deployment's endpoint {endpoint!r} is not a URL", f"check {outputs}")
-        # AWS_ENDPOINT_URL: the endpoint of every service for the SDKs and the CLI
-        # (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html); the sandbox's dummy keys
-        variables = {"AWS_ENDPOINT_URL": endpoint, **variables,
-                     "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
-                     "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
     for name, value in variables.items():
         typer.echo(f"export {name}={shlex.quote(value)}")
 

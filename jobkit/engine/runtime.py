@@ -45,6 +45,7 @@ from jobkit.engine.services.cloudformation.resource_types import DeploymentError
 from jobkit.engine.services.cloudformation.stacks import Stack, Stacks
 from jobkit.engine.services.events.buses import EventsService
 from jobkit.engine.services.lambda_.functions import LambdaService
+from jobkit.init_hooks import InitState
 from jobkit.sandbox import ACCOUNT, REGION
 from stack.settings import STACK_NAME
 
@@ -93,6 +94,8 @@ class EmbeddedEngine:
         #: the Chaos API (``/_localstack/chaos/*``): its faults meet the served calls and the platform's own
         self.chaos = Chaos()
         self.destinations = Destinations(screen=self.chaos.check_delivery)
+        #: the init hooks' state, as ``GET /_localstack/init`` answers it (``serve`` runs the ready hooks)
+        self.init = InitState()
 
     @property
     def lambdas(self) -> LambdaService | None:
@@ -228,6 +231,7 @@ class EmbeddedEngine:
         app.routes["/_jobkit/reset"] = self._reset_http
         app.routes.update(PageApi(lambda: self.outputs, lambda: self.url).routes())
         app.routes.update(self.chaos.routes())
+        app.routes.update(self.init.routes())
 
     # --- HTTP actions the engine owns --------------------------------------------------------------------
     def _deploy_http(self, request: Request) -> Response:

@@ -25,6 +25,7 @@ import requests
 from jobkit.client.deployment import Deployment
 from jobkit.deploy.synth import synth
 from jobkit.errors import JobkitError
+from jobkit.init_hooks import after_deploy, failed_hook_lines
 from jobkit.live import LiveCode, Watcher, function_assets
 from jobkit.processes import process_table, signal_group, started_as, state
 from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
@@ -63,8 +64,9 @@ def scratch_for(pid: int, root: Path = SCRATCH) -> Path:
 def serve(*, port: int = PORT, outputs: Path = OUTPUTS_FILE, time_scale: float = 1.0,
           on_ready: Callable[[Deployment, float], None] = lambda _d, _s: None,
           stop: threading.Event | None = None, watch: bool = False, root: Path = ROOT) -> None:
-    """Synthesizes (cached), starts the engine, calls ``on_ready``, serves until ``stop`` is set; with ``watch``,
-    follows the project's handlers and stack while it serves (``jobkit.live``)."""
+    """Synthesizes (cached), starts the engine, runs the ready hooks (``jobkit.init_hooks``), calls ``on_ready``,
+    serves until ``stop`` is set; with ``watch``, follows the project's handlers and stack while it serves
+    (``jobkit.live``)."""
     from jobkit.engine.runtime import EmbeddedEngine
 
     began = time.monotonic()
@@ -79,6 +81,8 @@ def serve(*, port: int = PORT, outputs: Path = OUTPUTS_FILE, time_scale: float =
             raise JobkitError(f"the embedded engine cannot listen on 127.0.0.1:{port}: {exc.strerror}",
                               "is another sandbox running? `jobkit down`") from exc
         deployment = Deployment.load(outputs, target="embedded")
+        # the ready hooks before the engine says it is ready: what they seed is there when the tests start
+        after_deploy(deployment, lambda line: engine.hops("init", None, line), state=engine.init)
         if watch:
             watcher = follow(engine, deployment, scratch / "live", root).start()
         on_ready(deployment, time.monotonic() - began)
@@ -182,14 +186,19 @@ class EmbeddedSandbox:
                     self.down(ui)
                     raise JobkitError("the embedded engine was not ready within 120 s", f"read {LOG}")
                 time.sleep(0.05)  # polling the child's health between checks, bounded by the deadline
+        for line in failed_hook_lines(LOG.read_text(encoding="utf-8", errors="replace")):
+            ui.say(line)
         return Deployment.load(OUTPUTS_FILE, target="embedded")
 
     def _ready(self, started: float) -> bool:
+        """The stack deployed (its outputs file written since the start) and the ready hooks run: LocalStack's
+        READY stage completed, as ``GET /_localstack/init`` says."""
         if not OUTPUTS_FILE.exists() or OUTPUTS_FILE.stat().st_mtime < started:
             return False
         try:
-            return requests.get(f"{self.endpoint_url}/_localstack/health", timeout=1).ok
-        except requests.RequestException:
+            answer = requests.get(f"{self.endpoint_url}/_localstack/init", timeout=1)
+            return answer.ok and answer.json().get("completed", {}).get("READY") is True
+        except (requests.RequestException, ValueError, AttributeError):
             return False
 
     def down(self, ui: Ui, timeout: float = 10.0) -> None:
