@@ -1,6 +1,8 @@
 """pytest plugin (entry point ``pytest11``): test the deployed pattern from your own tests.
 
-Options: ``--target`` (embedded, localstack, aws), ``--jobkit-outputs`` (the outputs file),
+Options: ``--target`` (embedded, localstack, aws), ``--endpoint-url`` (localstack: an engine already running,
+also from AWS_ENDPOINT_URL or LOCALSTACK_HOST; deployed into, never stopped), ``--jobkit-outputs`` (the outputs
+file),
 ``--jobkit-keep`` (leave a sandbox this session started running), ``--runtime host|docker|compose`` (localstack:
 where a sandbox the session starts runs; ``docker`` is testcontainers, ``compose`` pytest-docker's
 ``docker_services`` with ``--jobkit-compose-service``), ``--jobkit-reset=each|never`` (``each``: the
@@ -46,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where the pattern runs (default: $JOBKIT_TARGET or %(default)s)")
     group.addoption("--jobkit-outputs", default=str(OUTPUTS_FILE), help="the deployment's outputs file")
     group.addoption("--jobkit-keep", action="store_true", help="leave a sandbox started by the session running")
+    group.addoption("--endpoint-url", default=None,
+                    help="--target localstack: test the engine already running at this address (default: "
+                         "$AWS_ENDPOINT_URL, else $LOCALSTACK_HOST, when set); it is deployed into, never stopped")
     group.addoption("--jobkit-reset", choices=("each", "never"), default="never",
                     help="each: clear the sandbox's data (resources kept) before each test that uses "
                          "jobkit_deployment (default: %(default)s)")
@@ -76,6 +81,14 @@ def pytest_configure(config: pytest.Config) -> None:
     runtime = config.getoption("--runtime", None)
     if runtime is not None and config.getoption("--target", None) != "localstack":
         raise pytest.UsageError(f"--runtime {runtime} chooses where LocalStack runs: use it with --target localstack")
+    _check_endpoint_option(config)
+
+
+def _check_endpoint_option(config: pytest.Config) -> None:
+    if config.getoption("--endpoint-url", None) and config.getoption("--target", None) != "localstack":
+        raise pytest.UsageError("--endpoint-url attaches to a running engine with --target localstack")
+    if config.getoption("--endpoint-url", None) and config.getoption("--runtime", None):
+        raise pytest.UsageError("--endpoint-url attaches to a running engine; --runtime starts one: give one of them")
 
 
 def _running(outputs: Path, target: str) -> Deployment | None:
@@ -116,6 +129,10 @@ def jobkit_target(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def jobkit_deployment(request: pytest.FixtureRequest, jobkit_target: str) -> Iterator[Deployment]:
     outputs = Path(request.config.getoption("--jobkit-outputs"))
+    attached = _attached_deployment(request.config, jobkit_target, outputs)
+    if attached is not None:
+        yield attached  # an engine someone else started: never stopped here
+        return
     found = _running(outputs, jobkit_target)
     if found is not None:
         yield found
@@ -154,6 +171,29 @@ def _session_sandbox(request: pytest.FixtureRequest, target: str, outputs: Path)
     from jobkit.targets.registry import sandbox
 
     return sandbox(target, runtime)
+
+
+def _attached_deployment(config: pytest.Config, target: str, outputs: Path) -> Deployment | None:
+    """With ``--target localstack`` and an engine's address (``--endpoint-url``, AWS_ENDPOINT_URL,
+    LOCALSTACK_HOST): the deployment on that running engine, the stack deployed into it unless the outputs file
+    already describes its live deployment there. None without an address; an engine not there fails the
+    session in one line."""
+    option = config.getoption("--endpoint-url", None)
+    if target != "localstack" or config.getoption("--runtime", None) is not None:
+        return None  # a runtime asked for starts the session's own engine, whatever the environment names
+    from jobkit.targets.localstack.attach import AttachedSandbox, resolve_endpoint
+    from jobkit.ui import Ui
+
+    try:
+        endpoint = resolve_endpoint(option)
+        if endpoint is None:
+            return None
+        found = _running(outputs, target)
+        if found is not None and (found.endpoint_url or "").rstrip("/") == endpoint.url:
+            return found
+        return AttachedSandbox(endpoint).up(Ui(quiet=True))
+    except JobkitError as exc:
+        pytest.fail(f"jobkit: {exc}", pytrace=False)
 
 
 #: the jobs a test submitted through ``jobs_api``, on its item

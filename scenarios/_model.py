@@ -39,8 +39,16 @@ class Scenario:
     #: the suite does not end with it running alone
     long: bool = False
 
-    def missing_on(self, target: str) -> frozenset[str]:
-        return self.needs - capabilities(target)
+    def missing_on(self, engine: tuple[str, ...] | str) -> frozenset[str]:
+        """What the scenario needs that the engine has not; ``engine`` is its names, most specific first
+        (``jobkit.targets.localstack.attach.engine_keys``): the last one is the engine's kind."""
+        keys = (engine,) if isinstance(engine, str) else engine
+        return self.needs - capabilities(keys[-1])
+
+    def difference_on(self, engine: tuple[str, ...]) -> Difference | None:
+        """The expected difference declared for the most specific of the engine's names (``localstack-pro``
+        before ``localstack``), if any."""
+        return next((self.differences[key] for key in engine if key in self.differences), None)
 
 
 class ScenarioFailure(AssertionError):

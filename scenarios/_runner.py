@@ -16,6 +16,7 @@ import scenarios
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import JobsApi
 from jobkit.errors import JobkitError
+from jobkit.targets.localstack.attach import engine_keys
 from scenarios._context import ScenarioContext
 from scenarios._model import Scenario
 
@@ -61,12 +62,15 @@ def select(names: list[str] | None) -> list[Scenario]:
 
 def run_one(scenario: Scenario, deployment: Deployment, api: JobsApi) -> Outcome:
     outcome = Outcome(scenario)
-    missing = scenario.missing_on(deployment.target)
+    # the engine that answers, not the target's name: LocalStack attached to, or jobkit's embedded engine
+    # deployed into as a LocalStack, has its own differences and capabilities
+    engine = engine_keys(deployment)
+    missing = scenario.missing_on(engine)
     if missing:
         outcome.status = NOT_RUN
-        outcome.detail = f"not run: needs {', '.join(sorted(missing))} (target {deployment.target} has none)"
+        outcome.detail = f"not run: needs {', '.join(sorted(missing))} (engine {engine[0]} has none)"
         return outcome
-    difference = scenario.differences.get(deployment.target)
+    difference = scenario.difference_on(engine)
     ctx = ScenarioContext(deployment=deployment, api=api, scenario=scenario.name, difference=difference)
     started = time.monotonic()
     try:

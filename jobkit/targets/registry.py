@@ -35,8 +35,21 @@ def docker_engine_answers(timeout: float = 5.0) -> bool:
         return False
 
 
-def sandbox(target: str, runtime: str | None = None, time_scale: float | None = None) -> Sandbox:
+def sandbox(target: str, runtime: str | None = None, time_scale: float | None = None,
+            endpoint_url: str | None = None) -> Sandbox:
+    """The sandbox of ``target``. On localstack, an engine's address (``endpoint_url``, else AWS_ENDPOINT_URL or
+    LOCALSTACK_HOST when no runtime is asked for) attaches to that running engine instead of starting one."""
+    if endpoint_url is not None and target != "localstack":
+        raise JobkitError("--endpoint-url attaches to a running engine with --target localstack",
+                          f"the {target} target has its own address")
     if target == "localstack":
+        from jobkit.targets.localstack.attach import AttachedSandbox, resolve_endpoint
+
+        if endpoint_url is not None and runtime is not None:
+            raise JobkitError("--endpoint-url attaches to a running engine; --runtime starts one: give one of them")
+        endpoint = resolve_endpoint(endpoint_url) if runtime is None else None
+        if endpoint is not None:
+            return AttachedSandbox(endpoint)
         chosen = runtime or ("docker" if docker_engine_answers() else "host")
         if chosen == "host":
             from jobkit.targets.localstack.sandbox import HostSandbox

@@ -25,6 +25,7 @@ from jobkit.errors import JobkitError
 from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
 from jobkit.sandbox import REGION
 from jobkit.targets.common import LOCAL_CONTEXT
+from jobkit.targets.localstack.attach import Endpoint, Engine, identify
 from stack.settings import STACK_NAME
 
 LOG = STATE_DIR / "localstack" / "logs" / "deploy.log"
@@ -42,8 +43,12 @@ def local_api_url(endpoint_url: str, api_id: str, stage: str = "dev") -> str:
 
 
 def deploy(endpoint_url: str, say: Callable[[str], None], *, public_endpoint_url: str | None = None,
-           outputs_file: Path = OUTPUTS_FILE, context: dict[str, str] | None = None) -> Deployment:
-    """Bootstraps (once), deploys, rewrites the outputs for this machine, verifies, waits for readiness."""
+           outputs_file: Path = OUTPUTS_FILE, context: dict[str, str] | None = None,
+           engine: Engine | None = None) -> Deployment:
+    """Bootstraps (once), deploys, rewrites the outputs for this machine, verifies, waits for readiness. The
+    engine (``engine``, else what its health endpoint says) is kept in the outputs: the scenarios' expected
+    differences follow it."""
+    engine = engine or identify(Endpoint(endpoint_url.rstrip("/"), "the deploy's endpoint"))
     env = _cdklocal_env(endpoint_url)
     ctx = context_args({**LOCAL_CONTEXT, **(context or {})})
     probe = Deployment(target="localstack", outputs={}, endpoint_url=endpoint_url, region=REGION)
@@ -59,7 +64,8 @@ def deploy(endpoint_url: str, say: Callable[[str], None], *, public_endpoint_url
     public = (public_endpoint_url or endpoint_url).rstrip("/")
     outputs["JobsApiCloudUrl"] = outputs["JobsApiUrl"]
     outputs["JobsApiUrl"] = local_api_url(public, outputs["JobsApiId"])
-    outputs.update({"JobkitTarget": "localstack", "JobkitEndpointUrl": public, "JobkitRegion": REGION})
+    outputs.update({"JobkitTarget": "localstack", "JobkitEndpointUrl": public, "JobkitRegion": REGION,
+                    **engine.outputs()})
     write_outputs(outputs_file, outputs)
     deployment = Deployment(target="localstack", outputs=outputs, endpoint_url=endpoint_url, region=REGION)
     say("checking every resource of the template on the target")

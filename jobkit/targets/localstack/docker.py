@@ -6,6 +6,7 @@ import subprocess
 
 from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
+from jobkit.init_hooks import after_deploy
 from jobkit.project import OUTPUTS_FILE, ROOT, STATE_DIR
 from jobkit.targets.localstack.compose import DEPLOY, DOWN, SERVICE, UP
 from jobkit.ui import Ui
@@ -33,7 +34,9 @@ class DockerSandbox:
             _compose(*UP, timeout=300, step="docker compose up localstack")
         with ui.step("deploying the stack (compose service `deploy`: cdklocal bootstrap + deploy)"):
             _compose(*DEPLOY, timeout=1200, step="docker compose run deploy")
-        return Deployment.load(OUTPUTS_FILE, target="localstack")
+        deployment = Deployment.load(OUTPUTS_FILE, target="localstack")
+        after_deploy(deployment, ui.say)
+        return deployment
 
     def down(self, ui: Ui) -> None:
         with ui.step("stopping docker compose"):

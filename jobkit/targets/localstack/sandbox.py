@@ -8,6 +8,7 @@ from pathlib import Path
 from jobkit.client.deployment import Deployment
 from jobkit.deploy.assembly import CloudAssembly
 from jobkit.errors import JobkitError
+from jobkit.init_hooks import after_deploy
 from jobkit.live import LiveCode, Watcher, function_assets
 from jobkit.project import ROOT, STATE_DIR
 from jobkit.targets.localstack.deploy import deploy
@@ -25,7 +26,9 @@ class HostSandbox:
     def up(self, ui: Ui) -> Deployment:
         self.runtime.up(ui)
         with ui.step("deploying the stack with cdklocal"):
-            return deploy(self.runtime.endpoint_url, ui.say)
+            deployment = deploy(self.runtime.endpoint_url, ui.say)
+        after_deploy(deployment, ui.say)
+        return deployment
 
     def down(self, ui: Ui) -> None:
         self.runtime.down(ui)
