@@ -58,6 +58,25 @@ def _deployment(target: str | None, outputs: Path) -> Deployment:
     return Deployment.load(outputs, target=target).require_up()
 
 
+def _attached_deployment(target: str, outputs: Path, endpoint_url: str | None) -> Deployment:
+    """The deployment of ``outputs``; on localstack with an engine's address (``--endpoint-url``,
+    AWS_ENDPOINT_URL, LOCALSTACK_HOST), it must be on that engine: another engine's outputs would drive the
+    wrong one."""
+    if endpoint_url is not None and target != "localstack":
+        raise JobkitError("--endpoint-url attaches to a running engine with --target localstack")
+    deployment = _deployment(target, outputs)
+    if target != "localstack":
+        return deployment
+    from jobkit.targets.localstack.attach import resolve_endpoint
+
+    endpoint = resolve_endpoint(endpoint_url)
+    if endpoint is not None and (deployment.endpoint_url or "").rstrip("/") != endpoint.url:
+        raise JobkitError(f"{outputs} describes a deployment at {deployment.endpoint_url}, not at {endpoint.url} "
+                          f"(from {endpoint.source})",
+                          f"deploy into it: `jobkit deploy --target localstack --endpoint-url {endpoint.url}`")
+    return deployment
+
+
 def _print_ready(deployment: Deployment) -> None:
     # the values come from the outputs file: printed as plain text
     out.print("Ready.")
@@ -329,12 +348,15 @@ def scenarios_run(
     html: Annotated[Path | None, typer.Option("--html", help="write an HTML report here: each outcome and its "
                                                              "jobs' timelines, one file that opens offline")] = None,
     parallel: Annotated[int, typer.Option(help="scenarios run at once")] = 4,
+    endpoint_url: EndpointOption = None,
 ) -> None:
-    """Run scenarios against a deployed target; a live table shows each outcome and duration."""
+    """Run scenarios against a deployed target; a live table shows each outcome and duration. The expected
+    differences are the engine's (LocalStack's edition, or jobkit's embedded engine), as its health endpoint
+    said at deploy time."""
     from scenarios._runner import FAILED, run_all, select, write_junit
 
     selected = select(names)
-    deployment = _deployment(_check_target(target), outputs)
+    deployment = _attached_deployment(_check_target(target), outputs, endpoint_url)
     with Live(console=out, refresh_per_second=4) as live:
         outcomes = run_all(selected, deployment, parallel=parallel,
                            on_change=lambda o: live.update(_table(o, target)))
