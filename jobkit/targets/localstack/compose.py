@@ -33,6 +33,7 @@ import requests
 from jobkit.client.deployment import Deployment
 from jobkit.client.waiting import WaitTimeout, wait_for
 from jobkit.errors import JobkitError
+from jobkit.init_hooks import after_deploy
 from jobkit.project import OUTPUTS_FILE, ROOT
 from jobkit.targets.localstack.deploy import deploy
 from jobkit.targets.localstack.settings import DEFAULT_PORT
@@ -103,7 +104,9 @@ class ComposeSandbox:
         except WaitTimeout as exc:
             raise JobkitError(str(exc), f"docker compose logs {self.service}") from exc
         with ui.step(f"deploying the stack with cdklocal into {self.endpoint_url}"):
-            return self.deploy(self.endpoint_url, ui.say, outputs_file=self.outputs_file)
+            deployment = self.deploy(self.endpoint_url, ui.say, outputs_file=self.outputs_file)
+        after_deploy(deployment, ui.say)  # the ready hooks (scripts/init/ready.d), as on every local target
+        return deployment
 
     def down(self, ui: Ui) -> None:
         self.endpoint_url = None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from jobkit.client.deployment import Deployment
 from jobkit.errors import JobkitError
+from jobkit.init_hooks import after_deploy
 from jobkit.project import OUTPUTS_FILE
 from jobkit.sandbox import REGION
 from jobkit.targets.localstack.deploy import deploy
@@ -111,7 +112,9 @@ class ContainerSandbox:
                 container.start(timeout=START_TIMEOUT)
             endpoint_url = container.get_url()
             with ui.step(f"deploying the stack with cdklocal into {endpoint_url}"):
-                return self.deploy(endpoint_url, ui.say, outputs_file=self.outputs_file)
+                deployment = self.deploy(endpoint_url, ui.say, outputs_file=self.outputs_file)
+            after_deploy(deployment, ui.say)  # the ready hooks (scripts/init/ready.d), as on every local target
+            return deployment
         except BaseException:
             self.down(ui)  # a sandbox that failed to come up leaves no container behind
             raise
