@@ -1,5 +1,6 @@
-"""What recording job traces costs the embedded engine: overhead p50 and CPU per job with recording on (the
-default) and off (``JOBKIT_TRACE_JOBS=0``), in one run (prints a table, writes JSON; not a test).
+"""What recording job traces costs the embedded engine, recording on and off in one run (prints, writes JSON).
+
+Overhead p50 and CPU per job with recording on (the default) and off (``JOBKIT_TRACE_JOBS=0``); not a test.
 
 The two settings alternate (on, off, off, on, ...), each in an engine of its own, so that the machine's drift
 reaches both alike; each figure is taken as ``compare.py`` takes it, by its functions. The budget: recording costs
