@@ -105,6 +105,7 @@ down: setup
 bench: setup
 	$(PY) bench/compare.py
 	$(PY) bench/live.py
+	$(PY) bench/trace_cost.py
 	$(PY) bench/page.py
 
 # 10,000 jobs on the embedded engine and 1,000 on LocalStack's host engine, faults and a replay included

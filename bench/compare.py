@@ -227,6 +227,21 @@ def overhead(watcher: StreamWatcher, api: JobsApi, jobs: int, scale: float) -> l
     return samples
 
 
+def overhead_percentiles(samples: list[float]) -> dict[str, int]:
+    return {f"overhead_p{q}_ms": round(percentile(samples, q)) for q in (50, 95, 99)}
+
+
+def burst_figures(watcher: StreamWatcher, api: JobsApi, sampler: TreeSampler, burst: int) -> dict[str, float]:
+    """The throughput of a burst of ``burst`` jobs, their p99, and the CPU the target's tree used for them."""
+    mark = sampler.cpu_mark()
+    rate, p99 = throughput(watcher, api, burst)
+    cpu = sampler.cpu_since(mark)
+    # two decimals: LocalStack's rate is below 1 job/s, and the ratio to it is taken from these figures
+    return {"throughput_jobs_per_s": round(rate, 2), "throughput_p99_ms": round(p99),
+            "throughput_cpu_ms_per_job": round(cpu * 1000 / burst, 1),
+            "throughput_cpu_cores": round(cpu * rate / burst, 2)}
+
+
 def throughput(watcher: StreamWatcher, api: JobsApi, jobs: int) -> tuple[float, float]:
     """Jobs per second end to end with as many jobs in flight as the target takes, and their p99 latency."""
     submitted: dict[str, float] = {}
@@ -341,15 +356,9 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
                 figures["memory_ready_mb"] = round(sampler.sample())
             if "overhead" in wanted:
                 samples = overhead(watcher, api, args.jobs, target.scale)
-                figures.update({f"overhead_p{q}_ms": round(percentile(samples, q)) for q in (50, 95, 99)})
-            burst = args.burst_localstack if target.name == "localstack" else args.burst
-            mark = sampler.cpu_mark()
-            rate, p99 = throughput(watcher, api, burst)
-            cpu = sampler.cpu_since(mark)
-            # two decimals: LocalStack's rate is below 1 job/s, and the ratio to it is taken from these figures
-            figures["throughput_jobs_per_s"], figures["throughput_p99_ms"] = round(rate, 2), round(p99)
-            figures["throughput_cpu_ms_per_job"] = round(cpu * 1000 / burst, 1)
-            figures["throughput_cpu_cores"] = round(cpu * rate / burst, 2)
+                figures.update(overhead_percentiles(samples))
+            figures.update(burst_figures(watcher, api, sampler,
+                                         args.burst_localstack if target.name == "localstack" else args.burst))
             figures["throughput_ceiling_jobs_per_s"] = round(ceiling(deployment, watcher, target.scale), 1)
             figures["failure_path_ms"] = round(failure_path(api, both))
             figures["replay_round_trip_ms"] = round(replay_round_trip(deployment, api))
@@ -365,6 +374,14 @@ def run_target(target: Target, args: argparse.Namespace, wanted: set[str]) -> tu
         target.down()
     print(f"  {target.name}: {figures}", flush=True)
     return figures, samples
+
+
+def engine_pids() -> set[int]:
+    """The running embedded engine's process tree (the engine and its function environments)."""
+    from jobkit.targets.embedded import PID_FILE
+
+    root = int(PID_FILE.read_text())
+    return {root} | descendants(root)
 
 
 def moto_floor(jobs: int = 200) -> float:
@@ -401,11 +418,7 @@ def main() -> None:
     parser.add_argument("--skip-localstack", action="store_true")
     args = parser.parse_args()
     ui = Ui(quiet=True)
-    from jobkit.targets.embedded import PID_FILE, EmbeddedSandbox
-
-    def engine_pids() -> set[int]:
-        root = int(PID_FILE.read_text())
-        return {root} | descendants(root)
+    from jobkit.targets.embedded import EmbeddedSandbox
 
     real, fast = EmbeddedSandbox(time_scale=1.0), EmbeddedSandbox(time_scale=FAST_CLOCK)
     targets = [

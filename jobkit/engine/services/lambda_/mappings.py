@@ -222,9 +222,12 @@ DecisionListener = Callable[[MappingConfig, list[StreamEntry], str, str], None]
 @dataclass(eq=False)  # a lane is itself: "lane in _lanes" asks whether it is still one of the mapping's
 class _Lane:
     """One of a mapping's ParallelizationFactor concurrent batch processors: the records whose key hashes to
-    it, read in order, one batch at a time."""
+    it, read in order, one batch at a time. ``wake`` is its own condition on the poller's lock: a record wakes
+    only its lane's thread (every record of the stream reaches every mapping, so waking all lanes for each one
+    made each write wake ParallelizationFactor threads per mapping)."""
 
     number: int
+    wake: threading.Condition
     entries: list[StreamEntry] = field(default_factory=list)
     position: int = 0
     busy: bool = False
@@ -258,7 +261,8 @@ class StreamPoller:
     on_outcome: Callable[[MappingConfig, Outcome], None] | None = None
     on_decision: DecisionListener | None = None
     _lanes: list[_Lane] = field(default_factory=list)
-    _cond: threading.Condition = field(default_factory=threading.Condition)
+    #: guards the lanes and the settings; each lane waits on its own condition of it (``_Lane.wake``)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
     _stop: threading.Event = field(default_factory=threading.Event)
     #: set when the batches under way are to be dropped (the mapping stopped or the sandbox reset); a reset
     #: puts a new one in its place, for the records that come after it
@@ -270,7 +274,16 @@ class StreamPoller:
     _relane: bool = False  # a new ParallelizationFactor waits for the batches under way to end
 
     def __post_init__(self) -> None:
-        self._lanes = [_Lane(n) for n in range(max(1, self.config.parallelization_factor))]
+        self._lanes = self._new_lanes()
+
+    def _new_lanes(self) -> list[_Lane]:
+        return [_Lane(n, threading.Condition(self._lock)) for n in range(max(1, self.config.parallelization_factor))]
+
+    def _wake_all(self) -> None:
+        """Wakes every lane's thread (under ``_lock``): for what every lane waits on (the settings, a stop, a
+        reset, new lanes)."""
+        for lane in self._lanes:
+            lane.wake.notify_all()
 
     @property
     def enabled(self) -> bool:
@@ -283,30 +296,32 @@ class StreamPoller:
         where it stopped; records wait in the shard meanwhile. A new ParallelizationFactor re-forms the lanes once
         the batches under way have ended (none starts meanwhile): the records not yet read are dealt to the new
         lanes in shard order, so one item's records stay in order and none is lost or read twice."""
-        with self._cond:
+        with self._lock:
             if config.parallelization_factor != len(self._lanes):
                 self._relane = True
             self.config, self._modified = config, time.time()
             self._relane_if_idle()
-            self._cond.notify_all()
+            self._wake_all()
 
     def _relane_if_idle(self) -> None:
         """Re-forms the lanes for a new ParallelizationFactor if one waits and no batch is under way (under
-        ``_cond``). A lane no longer in ``_lanes`` ends its thread."""
+        ``_lock``), and wakes the old lanes' threads, which end (a lane no longer in ``_lanes`` ends its thread)."""
         if not self._relane or any(lane.busy for lane in self._lanes):
             return
         unread = sorted((e for lane in self._lanes for e in lane.entries[lane.position:]), key=lambda e: e.arrival)
-        lanes = [_Lane(n) for n in range(max(1, self.config.parallelization_factor))]
+        old, lanes = self._lanes, self._new_lanes()
         for entry in unread:
             lane = lanes[lane_of(entry.event, len(lanes))]
             lane.entries.append(StreamEntry(len(lane.entries), entry.event, entry.created, entry.arrival))
         self._lanes, self._relane = lanes, False
+        for lane in old:
+            lane.wake.notify_all()
         if self._shard is not None and not self._stop.is_set():  # started: the new lanes need their threads
             self._start_lanes()
 
     def state(self) -> str:
         """The mapping's State: Disabling while a batch started before the switch still runs."""
-        with self._cond:
+        with self._lock:
             if self.config.enabled:
                 return "Enabled"
             return "Disabling" if any(lane.busy for lane in self._lanes) else "Disabled"
@@ -347,7 +362,7 @@ class StreamPoller:
 
     def start(self) -> None:
         shard = self.shard
-        with self._cond:
+        with self._lock:
             self._shard = shard
             for item in list(shard.items):
                 written = _created_at(item.record)
@@ -369,51 +384,53 @@ class StreamPoller:
         """No batch starts from now on; with ``wait``, until the lanes' threads end (a batch under way ends
         with its invocation)."""
         self._stop.set()
-        with self._cond:
+        with self._lock:
             self._halt.set()
-            self._cond.notify_all()
+            self._wake_all()
             lanes = list(self._lanes)
         for lane in lanes:
             if wait and lane.thread is not None:
                 lane.thread.join(5)
 
-    def _take(self, record: dict[str, Any], created: float) -> None:
-        """Appends a record to its lane (under ``_cond``); the filters judge it when its batch is formed."""
+    def _take(self, record: dict[str, Any], created: float) -> _Lane:
+        """Appends a record to its lane (under ``_lock``) and returns the lane; the filters judge it when its batch
+        is formed."""
         seen = {**record, "eventSourceARN": self.config.stream_arn}
         lane = self._lanes[lane_of(record, len(self._lanes))]
         lane.entries.append(StreamEntry(len(lane.entries), copy.deepcopy(seen), created, self._arrivals))
         self._arrivals += 1
+        return lane
 
     def notify(self, shard: StreamShard, record: Any, created: float) -> None:
-        """A record was appended to some shard (from the writer's thread): take it if it is ours."""
+        """A record was appended to some shard (from the writer's thread): take it if it is ours, waking its
+        lane alone (the others' records did not change)."""
         if shard is not self._shard:
             return
-        with self._cond:
-            self._take(record.record, created)
-            self._cond.notify_all()
+        with self._lock:
+            self._take(record.record, created).wake.notify_all()
 
     def idle(self) -> bool:
-        with self._cond:
+        with self._lock:
             return not any(lane.busy or (self.config.enabled and lane.pending()) for lane in self._lanes)
 
     def reset(self) -> int:
         """Drops every record the mapping holds (a sandbox reset, the shard emptied with it): it reads on from
         the shard's new end. A batch under way is dropped too: its retries, on-failure record and position are
         forgotten (an invocation already running ends on its own). Returns how many records were dropped."""
-        with self._cond:
+        with self._lock:
             dropped = sum(len(lane.entries) - lane.position for lane in self._lanes)
             for lane in self._lanes:
                 lane.entries, lane.position = [], 0
             self._halt.set()
             self._halt = threading.Event()
-            self._cond.notify_all()
+            self._wake_all()
         return dropped
 
     # --- a lane's loop ----------------------------------------------------------------------------------
     def _loop(self, lane: _Lane) -> None:
         while not self._stop.is_set():
-            with self._cond:
-                self._cond.wait_for(lambda: self._stop.is_set() or lane not in self._lanes or (
+            with self._lock:
+                lane.wake.wait_for(lambda: self._stop.is_set() or lane not in self._lanes or (
                     self.config.enabled and not self._relane and lane.pending()))
                 if self._stop.is_set() or lane not in self._lanes:
                     return
@@ -426,15 +443,15 @@ class StreamPoller:
                     def ended(halt: threading.Event = halt, lane: _Lane = lane) -> bool:
                         return halt.is_set() or self._stop.is_set() or self._batch_ready(lane)
 
-                    self._cond.wait_for(ended, timeout=self.clock.wall_seconds(window))
+                    lane.wake.wait_for(ended, timeout=self.clock.wall_seconds(window))
             try:
-                with self._cond:
+                with self._lock:
                     if halt.is_set():  # reset during the window: the lane's records are others now
                         continue
                     batch, end = self._next_batch(lane)
                 if batch:
                     self._process(batch, halt)
-                with self._cond:
+                with self._lock:
                     if not halt.is_set():
                         lane.position = end
             except UnknownFunctionError as exc:  # the function was deleted: the records wait, as on Lambda
@@ -448,17 +465,16 @@ class StreamPoller:
                     traceback.print_exc()
                 self._stop.wait(1.0)
             finally:
-                with self._cond:
+                with self._lock:
                     lane.busy = False
-                    self._relane_if_idle()
-                    self._cond.notify_all()
+                    self._relane_if_idle()  # the one change of this lane's end that other lanes wait on
 
     def _passes(self, config: MappingConfig, entry: StreamEntry) -> bool:
         return not config.filters or any(patterns.matches(f, entry.event) for f in config.filters)
 
     def _batch_ready(self, lane: _Lane) -> bool:
         """Whether the lane's unread records fill a batch: BatchSize records that pass the filters, or a payload
-        of MAX_PAYLOAD_BYTES (under ``_cond``)."""
+        of MAX_PAYLOAD_BYTES (under ``_lock``)."""
         config = self.config
         count, size = 0, _ENVELOPE_BYTES
         for entry in lane.entries[lane.position:]:
@@ -471,7 +487,7 @@ class StreamPoller:
     def _next_batch(self, lane: _Lane) -> tuple[list[StreamEntry], int]:
         """The lane's next batch: up to BatchSize records from its position that pass the filters, with a
         payload of at most MAX_PAYLOAD_BYTES (one record at least), and the position after it (past the records
-        the filters dropped; under ``_cond``)."""
+        the filters dropped; under ``_lock``)."""
         config = self.config
         batch: list[StreamEntry] = []
         end = lane.position
