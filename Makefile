@@ -81,14 +81,14 @@ $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
 # The scenarios run on both targets: the embedded engine (clock sped up) and LocalStack's engine on this host.
-# Both listen on 4566, so they run one after the other.
+# Both listen on 4566, so they run one after the other. The slowest tests are listed: `make test` keeps under 20 min.
 test: lint synth security $(CHROMIUM)
 	cfn-lint
-	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --target embedded \
+	JOBKIT_TIME_SCALE=20 $(PY) -m pytest --target embedded --durations=10 \
 	  --ignore=tests/localstack --ignore=tests/differential --ignore=tests/reliability --ignore=tests/security
 	# the short soak, hostile input and fuzzing: an engine of their own (moto's state is per process)
 	$(PY) -m pytest tests/reliability
-	$(PY) -m pytest tests/localstack tests/differential tests/scenarios --target localstack
+	$(PY) -m pytest tests/localstack tests/differential tests/scenarios --target localstack --durations=10
 
 test-unit: setup
 	$(PY) -m pytest tests/unit tests/stack

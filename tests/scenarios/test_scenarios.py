@@ -40,3 +40,15 @@ def test_user_tests_get_a_signed_client_and_fault_plans(jobs_api: JobsApi, fault
     job = jobs_api.submit(1, fault=plan)
     seen = jobs_api.wait_for_statuses(job, dict.fromkeys(jobkit_deployment.consumer_ids(), "Failure"))
     assert all(s["seconds"] == 1 for s in seen.values())
+
+
+def test_the_scenarios_leave_no_chaos_fault_behind(scenario_outcomes: dict[str, Outcome],
+                                                   jobkit_deployment: Deployment) -> None:
+    """Each chaos scenario removes its rules when it ends, passed or failed: the next test meets a healthy engine."""
+    import requests
+
+    chaos = [o for o in scenario_outcomes.values() if "chaos API" in o.scenario.needs]
+    if not chaos or any(o.status == NOT_RUN for o in chaos):
+        pytest.skip(f"{jobkit_deployment.target}'s engine has no Chaos API: its chaos scenarios did not run")
+    answer = requests.get(f"{jobkit_deployment.endpoint_url}/_localstack/chaos/faults", timeout=10)
+    assert answer.status_code == 200 and answer.json() == []
