@@ -7,8 +7,7 @@ import pytest
 
 from jobkit.client.deployment import Deployment
 from jobkit.client.jobs_api import JobsApi
-from jobkit.engine.runtime import EmbeddedEngine
-from scenarios._runner import NOT_RUN, PASSED, discover, run_one
+from scenarios._runner import NOT_RUN, discover, run_one
 
 CHAOS = sorted(name for name, scenario in discover().items() if "chaos API" in scenario.needs)
 
