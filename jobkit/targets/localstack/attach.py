@@ -76,8 +76,9 @@ class Engine:
     @property
     def keys(self) -> tuple[str, ...]:
         """The names a scenario's expected differences may be declared under, most specific first: an edition
-        of LocalStack other than the community one (``localstack-pro``), then the engine's kind."""
-        if self.kind == "localstack" and self.edition and self.edition != "community":
+        of LocalStack other than the community one (``localstack-pro``), then the engine's kind. localstack-core
+        run from its package (not its image) answers the edition ``unknown``: the community engine."""
+        if self.kind == "localstack" and self.edition not in ("", "community", "unknown"):
             return (f"localstack-{self.edition}", "localstack")
         return (self.kind,)
 

@@ -109,6 +109,7 @@ def test_localstack_is_told_from_the_embedded_engine_by_its_health_document(loca
     assert engine.keys == ("localstack",)
     assert engine_of({"edition": "community", "version": "jobkit-embedded"}).keys == ("embedded",)
     assert engine_of({"edition": "pro", "version": "4.14.0"}).keys == ("localstack-pro", "localstack")
+    assert engine_of({"edition": "unknown", "version": "4.14.0"}).keys == ("localstack",)  # localstack-core from pip
     assert engine_of({"services": {}}).keys == ("localstack",)  # another emulator on LocalStack's health shape
 
 
