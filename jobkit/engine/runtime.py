@@ -24,7 +24,7 @@ from jobkit.deploy.outputs import consumer_ids
 from jobkit.engine.core.chaos import Chaos
 from jobkit.engine.core.clock import MAX_ADVANCE_SECONDS, SandboxClock
 from jobkit.engine.core.destinations import Destinations
-from jobkit.engine.core.endpoints import refuse
+from jobkit.engine.core.endpoints import json_object, no_constant, refuse
 from jobkit.engine.core.hops import HopLog, HopObserver
 from jobkit.engine.core.page import PageApi
 from jobkit.engine.core.server import EngineApp, EngineServer
@@ -322,12 +322,8 @@ class EmbeddedEngine:
 def clock_advance(body: bytes) -> float:
     """The seconds of a ``POST /_jobkit/clock`` body: ``{"advance": seconds}``, a finite number from 0 to ten
     years (``MAX_ADVANCE_SECONDS``); ValueError with the reason otherwise."""
-    try:
-        document = json.loads(body or b"{}", parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(f'the body must be a JSON object like {{"advance": 3600}}: {exc}') from None
-    if not isinstance(document, dict) or set(document) - {"advance"}:
-        raise ValueError('the body must be a JSON object with one key, "advance" (seconds to move the clock on)')
+    document = json_object(body, ("advance",), '{"advance": 3600}',
+                           'with one key, "advance" (seconds to move the clock on)')
     seconds = document.get("advance", 0)
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise ValueError(f'"advance" must be a number of seconds, got {json.dumps(seconds)[:40]}')
@@ -341,13 +337,9 @@ def reset_body(body: bytes) -> None:
     if not body.strip():
         return
     try:
-        document = json.loads(body, parse_constant=_no_constant)
+        document = json.loads(body, parse_constant=no_constant)
     except (ValueError, RecursionError):
         document = None
     if document != {}:
         raise ValueError("the body must be empty or {}: a reset takes no parameters (it clears every data the "
                          "sandbox holds and keeps every resource)")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")

@@ -28,7 +28,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from jobkit.engine.core.endpoints import answer, methods_only, refuse
+from jobkit.engine.core.endpoints import answer, json_object, methods_only, no_constant, refuse
 from jobkit.engine.core.errors import AwsError
 
 FAULTS_PATH = "/_localstack/chaos/faults"
@@ -49,7 +49,7 @@ PLATFORM_CALLS = {"sns": "Publish", "events": "PutEvents", "sqs": "SendMessage"}
 def parse_rules(body: bytes) -> list[dict[str, Any]]:
     """The rules of a request body: a JSON array of rule objects; ValueError with the reason otherwise."""
     try:
-        document = json.loads(body or b"null", parse_constant=_no_constant)
+        document = json.loads(body or b"null", parse_constant=no_constant)
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"the body must be a JSON array of fault rules: {exc}") from None
     if not isinstance(document, list):
@@ -96,21 +96,13 @@ def _check_rule(index: int, rule: Any) -> None:
 
 def parse_effects(body: bytes) -> int:
     """The latency (milliseconds) of an effects body ``{"latency": ms}``; ValueError with the reason otherwise."""
-    try:
-        document = json.loads(body or b"null", parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(f'the body must be a JSON object like {{"latency": 100}}: {exc}') from None
-    if not isinstance(document, dict) or set(document) - {"latency"}:
-        raise ValueError('the body must be a JSON object with one key, "latency" (milliseconds)')
+    document = json_object(body, ("latency",), '{"latency": 100}', 'with one key, "latency" (milliseconds)',
+                           empty="null")
     latency = document.get("latency", 0)
     if isinstance(latency, bool) or not isinstance(latency, int) or not 0 <= latency <= MAX_LATENCY_MS:
         raise ValueError(f"latency must be a whole number of milliseconds from 0 to {MAX_LATENCY_MS}, got "
                          f"{json.dumps(latency)[:40]}")
     return latency
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
 
 
 def region_of(arn: str) -> str:

@@ -44,6 +44,24 @@ def query_refusal(request: Request, taken: tuple[str, ...]) -> Response | None:
     return None
 
 
+def json_object(body: bytes, keys: tuple[str, ...], example: str, shape: str, empty: str = "{}") -> dict[str, Any]:
+    """The JSON object of a request body, holding only ``keys`` (an empty body reads as ``empty``); ValueError
+    otherwise, showing ``example`` (a body that is taken) or saying ``shape`` (which keys). NaN and Infinity are
+    refused: they are not JSON numbers (RFC 8259)."""
+    try:
+        document = json.loads(body or empty.encode(), parse_constant=no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"the body must be a JSON object like {example}: {exc}") from None
+    if not isinstance(document, dict) or set(document) - set(keys):
+        raise ValueError(f"the body must be a JSON object {shape}")
+    return document
+
+
+def no_constant(name: str) -> Any:
+    """``json.loads``' ``parse_constant``: NaN, Infinity and -Infinity refused."""
+    raise ValueError(f"{name} is not a number")
+
+
 def whole_number(request: Request, name: str, default: int, most: int) -> int | Response:
     """Query parameter ``name`` as a whole number from 1 to ``most`` (``default`` if absent), else a 400."""
     text = request.args.get(name, str(default))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from jobkit.engine.core.endpoints import answer, methods_only, query_refusal, refuse, whole_number
+from jobkit.engine.core.endpoints import answer, json_object, methods_only, query_refusal, refuse, whole_number
 from jobkit.errors import JobkitError
 from jobkit.page import ASSETS, asset
 from jobkit.sandbox import REGION
@@ -242,12 +242,8 @@ class PageApi:
 def replay_window(body: bytes) -> tuple[dt.datetime | None, dt.datetime | None]:
     """``since`` and ``until`` of a replay request (each optional, ISO 8601 with a zone or ``Z``, until after
     since, at most a year apart); ValueError with the reason otherwise."""
-    try:
-        document = json.loads(body or b"{}")
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(f'the body must be a JSON object like {{"since": "2026-01-02T03:04:05Z"}}: {exc}') from None
-    if not isinstance(document, dict) or set(document) - {"since", "until"}:
-        raise ValueError('the body must be a JSON object with "since" and "until" (both optional, ISO 8601)')
+    document = json_object(body, ("since", "until"), '{"since": "2026-01-02T03:04:05Z"}',
+                           'with "since" and "until" (both optional, ISO 8601)')
     found: dict[str, dt.datetime | None] = {}
     for key in ("since", "until"):
         value = document.get(key)
